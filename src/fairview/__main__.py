@@ -1,0 +1,3 @@
+from fairview.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""The one application factory. Nothing opens a database at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from fairview import __version__
+from fairview.api import buying, delivery, errors, ops
+from fairview.api.deps import Services
+from fairview.api.middleware import BodyLimit, StripClientIdentity
+from fairview.clock import Clock, SystemClock
+from fairview.collect.schema import EventIn
+from fairview.collect.service import Collector
+from fairview.collect.writer import GroupCommitWriter
+from fairview.pseudonym import Pseudonymiser
+from fairview.serve.decide import Decider
+from fairview.settings import Settings
+from fairview.storage import Store, open_store
+from fairview.tokens import TokenSigner
+
+
+def create_app(settings: Settings, *, store: Store | None = None, clock: Clock | None = None) -> FastAPI:
+    """Build the HTTP API on `store` (opened from settings when not given)."""
+    store = store or open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
+    clock = clock or SystemClock()
+    signer = TokenSigner(settings.token_signing_key.get_secret_value(), settings.token_ttl_s * 1000)
+    writer = GroupCommitWriter(store.events)
+    services = Services(
+        settings=settings, store=store, clock=clock,
+        decider=Decider(store, signer, Pseudonymiser(settings.pseudonym_pepper.get_secret_value())),
+        collector=Collector(signer, writer, max_events=settings.max_batch_events),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        writer.close()
+
+    app = FastAPI(title="fairview", version=__version__, lifespan=lifespan,
+                  description="Attention-qualified video advertising, private by construction.")
+    app.state.services = services
+    app.state.writer = writer
+    for router in (buying.router, delivery.router, ops.router):
+        app.include_router(router)
+    errors.install(app)
+    # Outermost first: identity stripped before anything can see it, then the size limit.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(StripClientIdentity)
+    _document_event_schema(app)
+    return app
+
+
+def _document_event_schema(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        schema = original()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["EventIn"] = EventIn.model_json_schema(ref_template="#/components/schemas/{model}")
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,27 @@
+"""Health and aggregate counters (no viewer-level data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from fairview.api.deps import ServicesDep
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/v1/stats")
+def stats(services: ServicesDep) -> dict[str, Any]:
+    """Ingestion counters (accepted + duplicates + rejected = sent) and settlement progress."""
+    ingest = services.store.events.stats()
+    return {
+        "events": {"sent": ingest.sent, "accepted": ingest.accepted,
+                   "duplicates": ingest.duplicates, "rejected": ingest.rejected},
+        "settlement": {"pending_deliveries": services.store.settlement.pending_count()},
+    }

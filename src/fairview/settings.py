@@ -1,0 +1,98 @@
+"""One typed home for every setting (environment variables with the FAIRVIEW_ prefix)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that ship in docs and examples; a production deployment must replace them.
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "dev", "secret"})
+_DEV_SECRET = "development-only-secret-never-use-in-production"
+_MIN_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    DEMO = "demo"
+    TEST = "test"
+    PROD = "prod"
+
+
+class Settings(BaseSettings):
+    """fairview's configuration. Every field here is documented in docs/settings.md."""
+
+    model_config = SettingsConfigDict(env_prefix="FAIRVIEW_", extra="forbid", frozen=True)
+
+    env: Environment = Field(
+        Environment.DEV,
+        description="Deployment kind: dev, demo, test or prod. Placeholder secrets are refused in prod.",
+    )
+    database_url: str = Field(
+        "sqlite:///var/fairview.sqlite3",
+        description="SQLAlchemy URL of the relational store and embedded event log "
+        "(SQLite file by default; postgresql+psycopg://… for PostgreSQL).",
+    )
+    token_signing_key: SecretStr = Field(
+        SecretStr(_DEV_SECRET),
+        description="HMAC key that signs delivery tokens (at least 32 characters in prod).",
+    )
+    pseudonym_pepper: SecretStr = Field(
+        SecretStr(_DEV_SECRET),
+        description="Secret pepper of HMAC(pepper, user_ref), the only viewer key fairview "
+        "stores (at least 32 characters in prod).",
+    )
+    admin_api_key: SecretStr = Field(
+        SecretStr(_DEV_SECRET),
+        description="Bearer key of the platform operator, who creates advertiser accounts.",
+    )
+    token_ttl_s: int = Field(
+        24 * 3600 + 3600,
+        gt=0,
+        description="How long a delivery token accepts events after issue, in seconds "
+        "(the settlement window plus an hour of grace for late beacons).",
+    )
+    settle_window_s: int = Field(
+        24 * 3600,
+        gt=0,
+        description="Seconds after issue when a delivery is final even without a terminal "
+        "event (spec §7.1 SETTLE).",
+    )
+    max_batch_events: int = Field(
+        1000, gt=0, description="Largest number of events accepted in one POST /v1/events."
+    )
+    max_body_bytes: int = Field(
+        2_000_000, gt=0, description="Largest request body accepted, in bytes."
+    )
+    sqlite_synchronous: str = Field(
+        "FULL",
+        pattern="^(FULL|NORMAL|EXTRA)$",
+        description="SQLite synchronous pragma; FULL makes every acknowledged event durable.",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Self:
+        if self.env is not Environment.PROD:
+            return self
+        for name in ("token_signing_key", "pseudonym_pepper", "admin_api_key"):
+            value: SecretStr = getattr(self, name)
+            secret = value.get_secret_value()
+            placeholder = secret.lower() in PLACEHOLDER_SECRETS or secret == _DEV_SECRET
+            if placeholder or len(secret) < _MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"FAIRVIEW_{name.upper()} is a placeholder or shorter than "
+                    f"{_MIN_SECRET_LENGTH} characters; set a random secret for prod "
+                    "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                )
+        return self
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file behind `database_url`, or None for other engines or memory."""
+        prefix = "sqlite:///"
+        if not self.database_url.startswith(prefix):
+            return None
+        rest = self.database_url[len(prefix) :]
+        return None if rest in ("", ":memory:") else Path(rest)

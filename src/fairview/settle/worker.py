@@ -1,0 +1,124 @@
+"""Settlement: consume the event log, qualify final deliveries, post to the ledger.
+
+Every step is idempotent: the consumer offset moves in the same transaction as
+the state it feeds, a delivery is closed at most once (guarded update), and a
+ledger entry is unique per (delivery, kind). Re-running, running two workers or
+killing one mid-batch therefore leaves the same ledger.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from fairview.attention.events import Event
+from fairview.attention.verdict import InvalidReason, Verdict
+from fairview.clock import Clock
+from fairview.storage import Store
+from fairview.storage.eventlog import LogEvent
+from fairview.storage.settlement import DueDelivery
+
+CONSUMER = "settle"
+Qualifier = Callable[[Sequence[DueDelivery], Sequence[LogEvent]], list[Verdict]]
+
+
+@dataclass(frozen=True, slots=True)
+class SettleReport:
+    events_consumed: int
+    deliveries_settled: int
+    charged: int
+    over_delivered: int
+
+
+def to_attention_event(e: LogEvent, issued_ms: int) -> Event:
+    """The log's row as the rule's input; receipt time becomes ms after issue."""
+    return Event(
+        delivery=e.delivery_id, seq=e.seq, type=e.type, mono_ms=e.mono_ms, media_s=e.media_s,
+        rate=e.rate, muted=e.muted, vis=None if e.vis < 0 else bool(e.vis), trusted=e.trusted,
+        kind=e.kind, from_s=e.from_s, to_s=e.to_s, duration_s=e.duration_s,
+        recv_ms=float(e.received_ms - issued_ms),
+    )
+
+
+def qualify_reference(due: Sequence[DueDelivery], events: Sequence[LogEvent]) -> list[Verdict]:
+    """Qualify with the readable reference rule (slow; for checks and small runs)."""
+    from fairview.attention.reference import qualify
+
+    by_delivery: dict[str, list[LogEvent]] = defaultdict(list)
+    for e in events:
+        by_delivery[e.delivery_id].append(e)
+    return [
+        qualify([to_attention_event(e, d.issued_ms) for e in by_delivery[d.id]],
+                duration_s=d.duration_ms / 1000) if by_delivery[d.id] else _no_events(d.id)
+        for d in due
+    ]
+
+
+def _no_events(delivery: str) -> Verdict:
+    return Verdict(delivery, False, None, None, 0.0, 0.0, "undetermined", True,
+                   InvalidReason.NO_FIRST_FRAME.value)
+
+
+def _with_conflicts(due: Sequence[DueDelivery], verdicts: list[Verdict]) -> list[Verdict]:
+    """A conflicting duplicate seen by the collector invalidates the delivery (§7.5)."""
+    return [
+        replace(v, focused_view=False, qualified_by=None, qualified_at_media_s=None, invalid=True,
+                invalid_reason=InvalidReason.CONFLICTING_DUPLICATE.value) if d.conflict else v
+        for d, v in zip(due, verdicts, strict=True)
+    ]
+
+
+class Settler:
+    def __init__(self, store: Store, clock: Clock, *, window_ms: int,
+                 qualifier: Qualifier | None = None, batch: int = 2000) -> None:
+        self._store = store
+        self._clock = clock
+        self._window_ms = window_ms
+        self._qualify = qualifier or default_qualifier()
+        self._batch = batch
+
+    def consume(self) -> int:
+        """Fold every new log event into settlement state; returns how many."""
+        total = 0
+        while True:
+            n = self._store.settlement.consume(CONSUMER, self._store.events.read_after, 5 * self._batch)
+            if n == 0:
+                return total
+            total += n
+
+    def settle_due(self) -> tuple[int, int, int]:
+        """Qualify and post every delivery that is final now."""
+        settled = charged = over = 0
+        while True:
+            due = self._store.settlement.due(self._clock.now_ms(), self._window_ms, self._batch)
+            if not due:
+                return settled, charged, over
+            events = self._store.events.events_for(d.id for d in due)
+            verdicts = _with_conflicts(due, self._qualify(due, events))
+            posted = self._store.settlement.post(list(zip(due, verdicts, strict=True)),
+                                                 self._clock.now_ms())
+            settled, charged, over = (settled + posted.settled, charged + posted.charged,
+                                      over + posted.over_delivered)
+            if posted.settled == 0:  # another worker is closing these; let it
+                return settled, charged, over
+
+    def run_once(self) -> SettleReport:
+        consumed = self.consume()
+        settled, charged, over = self.settle_due()
+        return SettleReport(consumed, settled, charged, over)
+
+
+def qualify_fast(due: Sequence[DueDelivery], events: Sequence[LogEvent]) -> list[Verdict]:
+    """Qualify with the compiled fast path: all deliveries in one columnar pass."""
+    from fairview.attention.fast import qualify_many
+
+    issued = {d.id: d.issued_ms for d in due}
+    durations = {d.id: d.duration_ms / 1000 for d in due}
+    verdicts = {v.delivery: v for v in qualify_many(
+        (to_attention_event(e, issued[e.delivery_id]) for e in events), duration_s=durations)}
+    return [verdicts.get(d.id) or _no_events(d.id) for d in due]
+
+
+def default_qualifier() -> Qualifier:
+    return qualify_fast

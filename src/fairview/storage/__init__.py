@@ -1,0 +1,38 @@
+"""Storage adapters. The only package that imports SQLAlchemy or a database driver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from fairview.storage.catalog import Catalog
+from fairview.storage.deliveries import Deliveries
+from fairview.storage.engine import migrate, open_engine
+from fairview.storage.eventlog import EventLog, SqlEventLog
+from fairview.storage.settlement import SettlementStore
+
+
+@dataclass(frozen=True)
+class Store:
+    """Every storage role the services use, opened on one relational engine."""
+
+    engine: Engine
+    catalog: Catalog
+    deliveries: Deliveries
+    events: EventLog
+    settlement: SettlementStore
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(
+    url: str, *, synchronous: str = "FULL", schema: str | None = None, upgrade: bool = True
+) -> Store:
+    """Open (and by default migrate) the store at `url`."""
+    engine = open_engine(url, synchronous=synchronous, schema=schema)
+    if upgrade:
+        migrate(engine)
+    return Store(engine, Catalog(engine), Deliveries(engine), SqlEventLog(engine),
+                 SettlementStore(engine))

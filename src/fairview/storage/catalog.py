@@ -1,0 +1,170 @@
+"""Advertisers, their API keys, campaigns and creatives."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, or_, select, update
+
+from fairview.domain import (
+    AdvertiserRecord,
+    BillingModel,
+    CampaignRecord,
+    Candidate,
+    CreativeRecord,
+)
+from fairview.storage.engine import writer
+from fairview.storage.schema import Advertiser, ApiKey, Campaign, CampaignDaySpend, Creative
+
+
+def hash_api_key(key: str) -> str:
+    """Keys are 256-bit random, so a plain SHA-256 is a safe, fast verifier."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSpec:
+    name: str
+    billing_model: BillingModel
+    bid: int
+    budget_total: int
+    budget_daily: int | None
+    starts_ms: int
+    ends_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class CreativeSpec:
+    name: str
+    duration_ms: int
+    media_url: str
+
+
+class Catalog:
+    """What advertisers buy: accounts, campaigns, creatives, and what may serve now."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._write = writer(engine)
+
+    def create_advertiser(self, name: str, currency: str, now_ms: int) -> tuple[AdvertiserRecord, str]:
+        """Create an account; returns it with its API key, which is shown only this once."""
+        record = AdvertiserRecord(new_id("adv"), name, currency, now_ms)
+        key = f"fv_{secrets.token_urlsafe(32)}"
+        with self._write.begin() as conn:
+            conn.execute(Advertiser.__table__.insert().values(
+                id=record.id, name=name, currency=currency, created_ms=now_ms))
+            conn.execute(ApiKey.__table__.insert().values(
+                key_hash=hash_api_key(key), advertiser_id=record.id, prefix=key[:10],
+                created_ms=now_ms, revoked_ms=None))
+        return record, key
+
+    def advertiser_for_key(self, key: str) -> AdvertiserRecord | None:
+        query = (
+            select(Advertiser.id, Advertiser.name, Advertiser.currency, Advertiser.created_ms)
+            .join(ApiKey, ApiKey.advertiser_id == Advertiser.id)
+            .where(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_ms.is_(None))
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else AdvertiserRecord(*row)
+
+    def get_advertiser(self, advertiser_id: str) -> AdvertiserRecord | None:
+        query = select(Advertiser.id, Advertiser.name, Advertiser.currency, Advertiser.created_ms)
+        with self._engine.connect() as conn:
+            row = conn.execute(query.where(Advertiser.id == advertiser_id)).first()
+        return None if row is None else AdvertiserRecord(*row)
+
+    def create_campaign(self, advertiser_id: str, spec: CampaignSpec, now_ms: int) -> CampaignRecord:
+        record = CampaignRecord(
+            id=new_id("cmp"), advertiser_id=advertiser_id, name=spec.name,
+            billing_model=spec.billing_model, bid=spec.bid, budget_total=spec.budget_total,
+            budget_daily=spec.budget_daily, starts_ms=spec.starts_ms, ends_ms=spec.ends_ms,
+            status="active", spent=0, created_ms=now_ms,
+        )
+        with self._write.begin() as conn:
+            conn.execute(Campaign.__table__.insert().values(
+                id=record.id, advertiser_id=advertiser_id, name=spec.name,
+                billing_model=spec.billing_model.value, bid=spec.bid,
+                budget_total=spec.budget_total, budget_daily=spec.budget_daily,
+                starts_ms=spec.starts_ms, ends_ms=spec.ends_ms, status="active",
+                spent=0, billed_units=0, created_ms=now_ms))
+        return record
+
+    def set_campaign_status(self, campaign_id: str, status: str) -> None:
+        with self._write.begin() as conn:
+            conn.execute(update(Campaign).where(Campaign.id == campaign_id).values(status=status))
+
+    def campaigns(self, advertiser_id: str | None = None) -> list[CampaignRecord]:
+        query = select(*_CAMPAIGN_COLUMNS).order_by(Campaign.created_ms, Campaign.id)
+        if advertiser_id is not None:
+            query = query.where(Campaign.advertiser_id == advertiser_id)
+        with self._engine.connect() as conn:
+            return [_campaign(row) for row in conn.execute(query)]
+
+    def campaign(self, campaign_id: str) -> CampaignRecord | None:
+        query = select(*_CAMPAIGN_COLUMNS).where(Campaign.id == campaign_id)
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _campaign(row)
+
+    def add_creative(self, campaign_id: str, spec: CreativeSpec, now_ms: int) -> CreativeRecord:
+        record = CreativeRecord(new_id("crv"), campaign_id, spec.name, spec.duration_ms,
+                                spec.media_url, now_ms)
+        with self._write.begin() as conn:
+            conn.execute(Creative.__table__.insert().values(
+                id=record.id, campaign_id=campaign_id, name=spec.name,
+                duration_ms=spec.duration_ms, media_url=spec.media_url, created_ms=now_ms))
+        return record
+
+    def creatives(self, campaign_id: str) -> list[CreativeRecord]:
+        query = (select(*_CREATIVE_COLUMNS).where(Creative.campaign_id == campaign_id)
+                 .order_by(Creative.created_ms, Creative.id))
+        with self._engine.connect() as conn:
+            return [CreativeRecord(*row) for row in conn.execute(query)]
+
+    def candidates(self, now_ms: int, day: str) -> list[Candidate]:
+        """Active campaigns in flight with total and today's budget left and a creative."""
+        day_spent = (
+            select(CampaignDaySpend.spent)
+            .where(CampaignDaySpend.campaign_id == Campaign.id, CampaignDaySpend.day == day)
+            .scalar_subquery()
+        )
+        query = select(*_CAMPAIGN_COLUMNS).where(
+            Campaign.status == "active",
+            Campaign.starts_ms <= now_ms,
+            Campaign.ends_ms > now_ms,
+            Campaign.spent < Campaign.budget_total,
+            or_(Campaign.budget_daily.is_(None),
+                func.coalesce(day_spent, 0) < Campaign.budget_daily),
+        ).order_by(Campaign.id)
+        creatives_query = select(*_CREATIVE_COLUMNS).order_by(Creative.created_ms, Creative.id)
+        with self._engine.connect() as conn:
+            campaigns = [_campaign(row) for row in conn.execute(query)]
+            wanted = {c.id for c in campaigns}
+            by_campaign: dict[str, list[CreativeRecord]] = {}
+            for row in conn.execute(creatives_query.where(Creative.campaign_id.in_(wanted))):
+                by_campaign.setdefault(row.campaign_id, []).append(CreativeRecord(*row))
+        return [Candidate(c, tuple(by_campaign[c.id])) for c in campaigns if c.id in by_campaign]
+
+
+_CAMPAIGN_COLUMNS = (
+    Campaign.id, Campaign.advertiser_id, Campaign.name, Campaign.billing_model, Campaign.bid,
+    Campaign.budget_total, Campaign.budget_daily, Campaign.starts_ms, Campaign.ends_ms,
+    Campaign.status, Campaign.spent, Campaign.created_ms,
+)
+_CREATIVE_COLUMNS = (
+    Creative.id, Creative.campaign_id, Creative.name, Creative.duration_ms, Creative.media_url,
+    Creative.created_ms,
+)
+
+
+def _campaign(row: object) -> CampaignRecord:
+    values = tuple(row)  # type: ignore[call-overload]
+    return CampaignRecord(values[0], values[1], values[2], BillingModel(values[3]), *values[4:])

@@ -1,0 +1,35 @@
+"""The few statements whose spelling differs between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+def insert_ignore(conn: Connection, table: Table) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING for the connection's dialect."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def add_to_counter(conn: Connection, table: Table, key: dict[str, Any], column: str, delta: int) -> None:
+    """Upsert `key` and add `delta` to `column` atomically."""
+    if delta == 0:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(**key, **{column: delta})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key), set_={column: table.c[column] + stmt.excluded[column]}
+    )
+    conn.execute(stmt)
+
+
+def serialise_appends(conn: Connection) -> None:
+    """Make appends commit in offset order, so a consumer never skips a late commit.
+
+    SQLite already has one writer; PostgreSQL takes a transaction-level advisory lock.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(72217001)")

@@ -1,0 +1,218 @@
+"""The embedded event log: durable append with dedup by (delivery, seq), read by offset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple, dataclass, fields
+from enum import StrEnum
+from typing import Protocol
+
+from sqlalchemy import Connection, Engine, select, update
+
+from fairview.storage.dialect import add_to_counter, serialise_appends
+from fairview.storage.engine import writer
+from fairview.storage.schema import Counter, Delivery, EventRecord, FailedEvent
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    """One accepted playback event as the log keeps it. `vis`: 1, 0, or -1 for unknown."""
+
+    delivery_id: str
+    seq: int
+    type: str
+    mono_ms: float
+    media_s: float
+    rate: float
+    muted: bool
+    vis: int
+    trusted: bool
+    kind: str | None
+    from_s: float | None
+    to_s: float | None
+    duration_s: float | None
+    received_ms: int
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An event the collector refused, kept with its reason and without prohibited values."""
+
+    received_ms: int
+    delivery_id: str | None
+    seq: int | None
+    code: str
+    field: str | None
+    detail: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogHead:
+    pos: int
+    delivery_id: str
+    seq: int
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class IngestStats:
+    accepted: int
+    duplicates: int
+    rejected: int
+
+    @property
+    def sent(self) -> int:
+        return self.accepted + self.duplicates + self.rejected
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+
+
+class EventLog(Protocol):
+    def append(self, events: Sequence[LogEvent], refusals: Sequence[Refusal]) -> list[Outcome]:
+        """Durably append in one transaction; one outcome per event, in order."""
+        ...
+
+    def read_after(self, pos: int, limit: int) -> list[LogHead]: ...
+
+    def events_for(self, delivery_ids: Iterable[str]) -> list[LogEvent]: ...
+
+    def stats(self) -> IngestStats: ...
+
+
+_EVENT_FIELDS = [f.name for f in fields(LogEvent)]
+_COUNTERS = {
+    Outcome.ACCEPTED: "events_accepted",
+    Outcome.DUPLICATE: "events_duplicate",
+    Outcome.CONFLICT: "events_rejected",
+}
+
+
+class SqlEventLog:
+    """EventLog on the relational store (SQLite embedded, or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._write = writer(engine)
+
+    def append(self, events: Sequence[LogEvent], refusals: Sequence[Refusal]) -> list[Outcome]:
+        firsts, outcomes = _dedup_within(events)
+        with self._write.begin() as conn:
+            # Appends are serialised (SQLite's single writer, PostgreSQL's advisory lock),
+            # so "look up, then insert what is new" cannot race with another append.
+            serialise_appends(conn)
+            stored = _stored_digests(conn, list(firsts))
+            fresh = [e for key, e in firsts.items() if key not in stored]
+            if fresh:
+                conn.exec_driver_sql(_insert_sql(conn), [_values(e) for e in fresh])
+            conflicts: set[str] = set()
+            for i, event in enumerate(events):
+                key = (event.delivery_id, event.seq)
+                if outcomes[i] is None:
+                    known = stored.get(key)
+                    outcomes[i] = Outcome.ACCEPTED if known is None else (
+                        Outcome.DUPLICATE if known == event.digest else Outcome.CONFLICT)
+                if outcomes[i] is Outcome.CONFLICT:
+                    conflicts.add(event.delivery_id)
+            if conflicts:
+                conn.execute(update(Delivery).where(Delivery.id.in_(conflicts)).values(conflict=True))
+            all_refusals = [*refusals, *_conflict_refusals(events, outcomes)]
+            if all_refusals:
+                conn.execute(FailedEvent.__table__.insert(), [_refusal_row(r) for r in all_refusals])
+            for outcome, name in _COUNTERS.items():
+                delta = sum(1 for o in outcomes if o is outcome)
+                if outcome is Outcome.CONFLICT:
+                    delta += len(refusals)
+                add_to_counter(conn, Counter.__table__, {"name": name}, "value", delta)
+        return [o for o in outcomes if o is not None]
+
+    def read_after(self, pos: int, limit: int) -> list[LogHead]:
+        query = (
+            select(EventRecord.pos, EventRecord.delivery_id, EventRecord.seq, EventRecord.type)
+            .where(EventRecord.pos > pos).order_by(EventRecord.pos).limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [LogHead(*row) for row in conn.execute(query)]
+
+    def events_for(self, delivery_ids: Iterable[str]) -> list[LogEvent]:
+        wanted = list(delivery_ids)
+        columns = [EventRecord.__table__.c[name] for name in _EVENT_FIELDS]
+        out: list[LogEvent] = []
+        with self._engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                query = select(*columns).where(EventRecord.delivery_id.in_(wanted[start:start + 500]))
+                out.extend(LogEvent(*row) for row in conn.execute(query.order_by(EventRecord.pos)))
+        return out
+
+    def stats(self) -> IngestStats:
+        with self._engine.connect() as conn:
+            values = dict(conn.execute(select(Counter.name, Counter.value)).all())
+        return IngestStats(
+            accepted=values.get("events_accepted", 0),
+            duplicates=values.get("events_duplicate", 0),
+            rejected=values.get("events_rejected", 0),
+        )
+
+
+def _dedup_within(
+    events: Sequence[LogEvent],
+) -> tuple[dict[tuple[str, int], LogEvent], list[Outcome | None]]:
+    """First occurrence of each key wins; repeats inside the batch are classified here."""
+    firsts: dict[tuple[str, int], LogEvent] = {}
+    outcomes: list[Outcome | None] = []
+    for event in events:
+        key = (event.delivery_id, event.seq)
+        first = firsts.get(key)
+        if first is None:
+            firsts[key] = event
+            outcomes.append(None)
+        else:
+            outcomes.append(Outcome.DUPLICATE if first.digest == event.digest else Outcome.CONFLICT)
+    return firsts, outcomes
+
+
+def _stored_digests(conn: Connection, keys: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """Digests of the events already stored under `keys` (looked up per delivery)."""
+    wanted = set(keys)
+    deliveries = sorted({d for d, _ in keys})
+    found: dict[tuple[str, int], str] = {}
+    for start in range(0, len(deliveries), 500):
+        query = select(EventRecord.delivery_id, EventRecord.seq, EventRecord.digest).where(
+            EventRecord.delivery_id.in_(deliveries[start:start + 500]))
+        for d, seq, digest in conn.execute(query):
+            if (d, seq) in wanted:
+                found[(d, seq)] = digest
+    return found
+
+
+def _insert_sql(conn: Connection) -> str:
+    marker = "%s" if conn.dialect.name == "postgresql" else "?"
+    columns = ", ".join(_EVENT_FIELDS)
+    return f"INSERT INTO events ({columns}) VALUES ({', '.join([marker] * len(_EVENT_FIELDS))})"
+
+
+def _values(event: LogEvent) -> tuple[object, ...]:
+    return tuple(getattr(event, name) for name in _EVENT_FIELDS)
+
+
+def _conflict_refusals(events: Sequence[LogEvent], outcomes: list[Outcome | None]) -> list[Refusal]:
+    return [
+        Refusal(
+            received_ms=e.received_ms, delivery_id=e.delivery_id, seq=e.seq,
+            code="conflicting_duplicate", field="seq",
+            detail=f"seq {e.seq} of delivery {e.delivery_id} was already received with a "
+            "different payload; the delivery is now invalid and will not be billed.",
+            payload=repr(astuple(e)),
+        )
+        for e, o in zip(events, outcomes, strict=True)
+        if o is Outcome.CONFLICT
+    ]
+
+
+def _refusal_row(refusal: Refusal) -> dict[str, object]:
+    return {f.name: getattr(refusal, f.name) for f in fields(Refusal)}

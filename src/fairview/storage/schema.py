@@ -1,0 +1,191 @@
+"""The relational schema. Alembic migrations in `migrations/` must match it (tested).
+
+Times are integer milliseconds since the Unix epoch (UTC); money is integer minor
+currency units. Personal data columns are declared in `fairview.registry`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Advertiser(Base):
+    __tablename__ = "advertisers"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    advertiser_id: Mapped[str] = mapped_column(ForeignKey("advertisers.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    revoked_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    advertiser_id: Mapped[str] = mapped_column(ForeignKey("advertisers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    billing_model: Mapped[str] = mapped_column(String(20))
+    bid: Mapped[int] = mapped_column(BigInteger)
+    budget_total: Mapped[int] = mapped_column(BigInteger)
+    budget_daily: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    starts_ms: Mapped[int] = mapped_column(BigInteger)
+    ends_ms: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    spent: Mapped[int] = mapped_column(BigInteger, default=0)
+    billed_units: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class CampaignDaySpend(Base):
+    __tablename__ = "campaign_day_spend"
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    spent: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Creative(Base):
+    __tablename__ = "creatives"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    media_url: Mapped[str] = mapped_column(String(2000))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    creative_id: Mapped[str] = mapped_column(ForeignKey("creatives.id"))
+    placement: Mapped[str] = mapped_column(String(100))
+    viewer_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    region: Mapped[str] = mapped_column(String(10))
+    device_class: Mapped[str] = mapped_column(String(20))
+    mode: Mapped[str] = mapped_column(String(20))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    issued_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    conflict: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class EventRecord(Base):
+    """The embedded event log: append-only, `pos` (the offset) increases monotonically."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("delivery_id", "seq"),)
+    pos: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    delivery_id: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(20))
+    mono_ms: Mapped[float] = mapped_column(Float)
+    media_s: Mapped[float] = mapped_column(Float)
+    rate: Mapped[float] = mapped_column(Float)
+    muted: Mapped[bool] = mapped_column(Boolean)
+    vis: Mapped[int] = mapped_column(SmallInteger)
+    trusted: Mapped[bool] = mapped_column(Boolean)
+    kind: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    from_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    to_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    received_ms: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str] = mapped_column(String(32))
+
+
+class FailedEvent(Base):
+    """Events refused by the collector, kept with their reason (never their prohibited values)."""
+
+    __tablename__ = "failed_events"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    received_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    delivery_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    code: Mapped[str] = mapped_column(String(40))
+    field: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    detail: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class Counter(Base):
+    __tablename__ = "counters"
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ConsumerOffset(Base):
+    __tablename__ = "consumer_offsets"
+    consumer: Mapped[str] = mapped_column(String(60), primary_key=True)
+    pos: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Settlement(Base):
+    """Per-delivery settlement state: pending until final, then the verdict."""
+
+    __tablename__ = "settlements"
+    __table_args__ = (Index("ix_settlements_pending", "settled_ms", "issued_ms"),)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id"), primary_key=True)
+    issued_ms: Mapped[int] = mapped_column(BigInteger)
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    max_seq: Mapped[int] = mapped_column(BigInteger, default=-1)
+    terminal: Mapped[bool] = mapped_column(Boolean, default=False)
+    settled_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    focused_view: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    qualified_by: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    qualified_at_media_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    coverage_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    audible_coverage_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    viewability: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    invalid: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    invalid_reason: Mapped[str | None] = mapped_column(String(60), nullable=True)
+
+
+class LedgerEntry(Base):
+    """One charge per billable delivery and kind; budgets move only with these inserts."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (UniqueConstraint("delivery_id", "kind"),)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    delivery_id: Mapped[str] = mapped_column(String(40))
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    unbilled_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    day: Mapped[str] = mapped_column(String(10))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
