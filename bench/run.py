@@ -14,8 +14,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import ingest  # noqa: E402
-import settlement  # noqa: E402
+import ingest
+import settlement
 
 ROOT = Path(__file__).parents[1]
 
@@ -27,8 +27,13 @@ def machine() -> dict[str, Any]:
             cpu = line.split(":", 1)[1].strip()
             break
     mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 2**20, 1),
-            "python": platform.python_version(), "os": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+    }
 
 
 def main() -> None:
@@ -39,10 +44,24 @@ def main() -> None:
     print("ingestion …", flush=True)
     ingestion = ingest.run()
     print(ingestion, flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True, check=False).stdout.strip() or "uncommitted"
-    results = {"date": started, "commit": commit, "machine": machine(),
-               "command": "make bench", "settlement": settle, "ingestion": ingestion}
+    commit = (
+        subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        or "uncommitted"
+    )
+    results = {
+        "date": started,
+        "commit": commit,
+        "machine": machine(),
+        "command": "make bench",
+        "settlement": settle,
+        "ingestion": ingestion,
+    }
     (ROOT / "bench" / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     (ROOT / "docs" / "benchmarks.md").write_text(render(results))
     print("wrote bench/results.json and docs/benchmarks.md")
@@ -53,34 +72,34 @@ def render(r: dict[str, Any]) -> str:
     b, one = i["batch_100"], i["single_event"]
     return f"""# Benchmarks
 
-Measured by `make bench` on {r['date']} (commit {r['commit']}); every figure below comes from
+Measured by `make bench` on {r["date"]} (commit {r["commit"]}); every figure below comes from
 that one run, and each is compared with a baseline measured in the same run.
-Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, {m['os']}.
+Machine: {m["cpu"]}, {m["cores"]} cores, {m["memory_gib"]} GiB, Python {m["python"]}, {m["os"]}.
 
 ## Settlement: focused-view rule, events per second on one core
 
-Workload: {s['deliveries']:,} simulated deliveries ({s['events']:,} events: honest archetypes and
+Workload: {s["deliveries"]:,} simulated deliveries ({s["events"]:,} events: honest archetypes and
 invalid traffic from `fairview.sim`, heartbeats every 250 ms).
 
 | implementation | events/s | note |
 |---|---:|---|
-| fast path (`fairview.attention.fast`, numba) | {s['fast_events_per_s']:,} | kernel only, best of 5 |
-| fast path including building the columns | {s['fast_with_column_build_events_per_s']:,} | from `Event` objects |
-| reference (`fairview.attention.reference`) | {s['reference_events_per_s']:,} | baseline, {s['reference_events']:,} events |
+| fast path (`fairview.attention.fast`, numba) | {s["fast_events_per_s"]:,} | kernel only, best of 5 |
+| fast path including building the columns | {s["fast_with_column_build_events_per_s"]:,} | from `Event` objects |
+| reference (`fairview.attention.reference`) | {s["reference_events_per_s"]:,} | baseline, {s["reference_events"]:,} events |
 
-Fast path is {s['speedup']}× the reference. Target: ≥ {s['target_fast_events_per_s']:,} events/s per core.
+Fast path is {s["speedup"]}× the reference. Target: ≥ {s["target_fast_events_per_s"]:,} events/s per core.
 
 ## HTTP ingestion: `POST /v1/events`, durable commit before acknowledgement
 
 One `fairview serve` process (uvicorn, one worker) against a load generator in a second
-process, {i['connections']} keep-alive connections, {i['seconds_each']} s each; {i['durability']}.
+process, {i["connections"]} keep-alive connections, {i["seconds_each"]} s each; {i["durability"]}.
 
 | request shape | accepted events/s | requests/s | p50 ms | p99 ms |
 |---|---:|---:|---:|---:|
-| batches of 100 events | {b['accepted_events_per_s']:,} | {b['requests_per_s']:,} | {b['p50_ms']} | {b['p99_ms']} |
-| one event per request (baseline) | {one['accepted_events_per_s']:,} | {one['requests_per_s']:,} | {one['p50_ms']} | {one['p99_ms']} |
+| batches of 100 events | {b["accepted_events_per_s"]:,} | {b["requests_per_s"]:,} | {b["p50_ms"]} | {b["p99_ms"]} |
+| one event per request (baseline) | {one["accepted_events_per_s"]:,} | {one["requests_per_s"]:,} | {one["p50_ms"]} | {one["p99_ms"]} |
 
-Batching is {i['speedup']}× one event per request. Target: ≥ {i['target_accepted_events_per_s']:,}
+Batching is {i["speedup"]}× one event per request. Target: ≥ {i["target_accepted_events_per_s"]:,}
 accepted events/s on this machine.
 
 Reproduce: `make bench` (writes this page and `bench/results.json`).

@@ -6,12 +6,14 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from workload import as_events, streams
-
 from fairview.attention import fast, reference
 
+from workload import as_events, streams
 
-def run(seed: int = 11, deliveries: int = 40_000, reference_deliveries: int = 2_000) -> dict[str, Any]:
+
+def run(
+    seed: int = 11, deliveries: int = 40_000, reference_deliveries: int = 2_000
+) -> dict[str, Any]:
     events = as_events(streams(seed, deliveries))
     cols = fast.EventColumns.from_events(events)
     fast.qualify_columns(cols)  # compile (or load the cache) outside the timing
@@ -26,7 +28,8 @@ def run(seed: int = 11, deliveries: int = 40_000, reference_deliveries: int = 2_
     fast.EventColumns.from_events(events)
     build = time.perf_counter() - start
     return {
-        "events": len(events), "deliveries": len(by_delivery),
+        "events": len(events),
+        "deliveries": len(by_delivery),
         "fast_events_per_s": round(len(events) / best),
         "fast_with_column_build_events_per_s": round(len(events) / (best + build)),
         "reference_events": n_ref,

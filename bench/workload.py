@@ -5,18 +5,33 @@ from __future__ import annotations
 from fairview.attention.events import Event
 from fairview.sim import simulate
 
-_FIELDS = ("seq", "type", "mono_ms", "media_s", "rate", "muted", "vis", "trusted", "kind",
-           "from_s", "to_s", "duration_s")
+_FIELDS = (
+    "seq",
+    "type",
+    "mono_ms",
+    "media_s",
+    "rate",
+    "muted",
+    "vis",
+    "trusted",
+    "kind",
+    "from_s",
+    "to_s",
+    "duration_s",
+)
 
 
-def streams(seed: int, deliveries: int, *, duration_s: float = 15.0) -> list[list[dict[str, object]]]:
+def streams(
+    seed: int, deliveries: int, *, duration_s: float = 15.0
+) -> list[list[dict[str, object]]]:
     """Wire events of `deliveries` simulated ad views (one list per delivery)."""
     users = max(1, deliveries // 5)
     scenario = simulate(seed, users=users, requests_per_user=5)
     out = []
     for i, request in enumerate(scenario.requests[:deliveries]):
-        playback = scenario.play(request, delivery=f"dl_bench_{i}", duration_s=duration_s,
-                                 issued_at_ms=request.at_ms)
+        playback = scenario.play(
+            request, delivery=f"dl_bench_{i}", duration_s=duration_s, issued_at_ms=request.at_ms
+        )
         out.append([dict(e) for e in playback.events])
     return out
 

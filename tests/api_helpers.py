@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import ADMIN
 from fastapi.testclient import TestClient
+
+from conftest import ADMIN
 
 
 def advertiser(client: TestClient, name: str = "Acme") -> dict[str, str]:
@@ -15,21 +16,33 @@ def advertiser(client: TestClient, name: str = "Acme") -> dict[str, str]:
 
 
 def campaign_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": "Spring", "billing_model": "cpfv", "bid": 12,
-                            "budget_total": 10_000, "starts_at": "2026-09-01T00:00:00Z",
-                            "ends_at": "2026-12-31T00:00:00Z"}
+    body: dict[str, Any] = {
+        "name": "Spring",
+        "billing_model": "cpfv",
+        "bid": 12,
+        "budget_total": 10_000,
+        "starts_at": "2026-09-01T00:00:00Z",
+        "ends_at": "2026-12-31T00:00:00Z",
+    }
     body.update(overrides)
     return body
 
 
-def live_campaign(client: TestClient, headers: dict[str, str], duration_s: float = 15.0,
-                  **overrides: Any) -> str:
+def live_campaign(
+    client: TestClient, headers: dict[str, str], duration_s: float = 15.0, **overrides: Any
+) -> str:
     r = client.post("/v1/campaigns", json=campaign_body(**overrides), headers=headers)
     assert r.status_code == 201, r.text
     cid: str = r.json()["id"]
-    r = client.post(f"/v1/campaigns/{cid}/creatives", headers=headers,
-                    json={"name": "spot", "duration_s": duration_s,
-                          "media_url": "https://cdn.example/spot.mp4"})
+    r = client.post(
+        f"/v1/campaigns/{cid}/creatives",
+        headers=headers,
+        json={
+            "name": "spot",
+            "duration_s": duration_s,
+            "media_url": "https://cdn.example/spot.mp4",
+        },
+    )
     assert r.status_code == 201, r.text
     return cid
 
@@ -42,13 +55,26 @@ def served(client: TestClient, **body: Any) -> dict[str, Any]:
     return ads[0]
 
 
-def watch_events(seconds: float, *, duration_s: float = 15.0, end: str = "swipe_away") -> list[dict[str, Any]]:
+def watch_events(
+    seconds: float, *, duration_s: float = 15.0, end: str = "swipe_away"
+) -> list[dict[str, Any]]:
     """Wire events of a visible 1x watch of `seconds`, heartbeats every 250 ms."""
-    events: list[dict[str, Any]] = [{"seq": 0, "type": "first_frame", "mono_ms": 0, "media_s": 0,
-                                     "vis": True, "duration_s": duration_s}]
+    events: list[dict[str, Any]] = [
+        {
+            "seq": 0,
+            "type": "first_frame",
+            "mono_ms": 0,
+            "media_s": 0,
+            "vis": True,
+            "duration_s": duration_s,
+        }
+    ]
     steps = round(seconds * 4)
     for i in range(1, steps + 1):
-        events.append({"seq": i, "type": "heartbeat", "mono_ms": i * 250, "media_s": i / 4, "vis": True})
-    events.append({"seq": steps + 1, "type": end, "mono_ms": steps * 250, "media_s": steps / 4,
-                   "vis": True})
+        events.append(
+            {"seq": i, "type": "heartbeat", "mono_ms": i * 250, "media_s": i / 4, "vis": True}
+        )
+    events.append(
+        {"seq": steps + 1, "type": end, "mono_ms": steps * 250, "media_s": steps / 4, "vis": True}
+    )
     return events

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
-
 from fastapi.testclient import TestClient
 
 from fairview.clock import ShiftedClock
@@ -38,7 +37,9 @@ def _pg_schema() -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str | None]]:
+def engine_target(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[str, str | None]]:
     """(database URL, schema) of an empty, isolated database on each engine."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fairview.sqlite3'}", None

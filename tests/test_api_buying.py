@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
+
 from api_helpers import advertiser, campaign_body, live_campaign
 from conftest import ADMIN
-from fastapi.testclient import TestClient
 
 
 def test_operator_key_is_required_to_create_advertisers(client: TestClient) -> None:
@@ -25,7 +26,12 @@ def test_campaign_round_trip(client: TestClient) -> None:
     headers = advertiser(client)
     cid = live_campaign(client, headers, budget_daily=500)
     got = client.get(f"/v1/campaigns/{cid}", headers=headers).json()
-    assert (got["bid"], got["budget_total"], got["budget_daily"], got["spent"]) == (12, 10_000, 500, 0)
+    assert (got["bid"], got["budget_total"], got["budget_daily"], got["spent"]) == (
+        12,
+        10_000,
+        500,
+        0,
+    )
     assert [c["id"] for c in client.get("/v1/campaigns", headers=headers).json()] == [cid]
     creatives = client.get(f"/v1/campaigns/{cid}/creatives", headers=headers).json()
     assert creatives[0]["duration_s"] == 15.0
@@ -58,29 +64,39 @@ def test_campaign_validation_has_a_stable_code_per_field(
     assert r.status_code == 422
     body = r.json()
     assert body["error"] == "validation_error"
-    assert {"field": field, "code": code} in [{k: e[k] for k in ("field", "code")} for e in body["errors"]]
+    assert {"field": field, "code": code} in [
+        {k: e[k] for k in ("field", "code")} for e in body["errors"]
+    ]
 
 
 def test_missing_field_is_named(client: TestClient) -> None:
     body = campaign_body()
     del body["bid"]
     r = client.post("/v1/campaigns", json=body, headers=advertiser(client))
-    assert r.json()["errors"] == [{"field": "bid", "code": "required", "detail": "bid: Field required."}]
+    assert r.json()["errors"] == [
+        {"field": "bid", "code": "required", "detail": "bid: Field required."}
+    ]
 
 
 def test_creative_too_short_to_be_viewable_is_refused(client: TestClient) -> None:
     headers = advertiser(client)
     cid = live_campaign(client, headers)
-    r = client.post(f"/v1/campaigns/{cid}/creatives", headers=headers,
-                    json={"name": "blip", "duration_s": 1.5, "media_url": "https://cdn.example/b.mp4"})
+    r = client.post(
+        f"/v1/campaigns/{cid}/creatives",
+        headers=headers,
+        json={"name": "blip", "duration_s": 1.5, "media_url": "https://cdn.example/b.mp4"},
+    )
     assert r.json()["errors"][0]["code"] == "too_short_to_view"
 
 
 def test_another_advertisers_campaign_looks_missing(client: TestClient) -> None:
     cid = live_campaign(client, advertiser(client, "A"))
     other = advertiser(client, "B")
-    for method, path in (("get", f"/v1/campaigns/{cid}"), ("post", f"/v1/campaigns/{cid}/pause"),
-                         ("get", f"/v1/campaigns/{cid}/creatives")):
+    for method, path in (
+        ("get", f"/v1/campaigns/{cid}"),
+        ("post", f"/v1/campaigns/{cid}/pause"),
+        ("get", f"/v1/campaigns/{cid}/creatives"),
+    ):
         r = client.request(method.upper(), path, headers=other)
         assert (r.status_code, r.json()["error"]) == (404, "campaign_not_found")
 
@@ -88,8 +104,11 @@ def test_another_advertisers_campaign_looks_missing(client: TestClient) -> None:
 def test_malformed_bodies_never_500(client: TestClient) -> None:
     headers = advertiser(client)
     for content in (b"", b"{", b"[]", b"null", b'"x"', b"\xff\xfe", b'{"name": {"$gt": 1}}'):
-        r = client.post("/v1/campaigns", content=content, headers={**headers,
-                        "content-type": "application/json"})
+        r = client.post(
+            "/v1/campaigns",
+            content=content,
+            headers={**headers, "content-type": "application/json"},
+        )
         assert r.status_code == 422, (content, r.text)
         assert r.json()["error"] == "validation_error"
 
@@ -107,14 +126,22 @@ def test_decision_without_campaigns_is_empty(client: TestClient) -> None:
 def test_decision_rotates_and_signs(client: TestClient) -> None:
     headers = advertiser(client)
     a, b = live_campaign(client, headers), live_campaign(client, headers)
-    seen = {client.post("/v1/decisions", json={"placement": "feed"}).json()["ads"][0]["campaign"]
-            for _ in range(4)}
+    seen = {
+        client.post("/v1/decisions", json={"placement": "feed"}).json()["ads"][0]["campaign"]
+        for _ in range(4)
+    }
     assert seen == {a, b}
 
 
-@pytest.mark.parametrize("body", [{"placement": ""}, {"placement": "feed", "count": 9},
-                                  {"placement": "feed", "region": "Berlin"},
-                                  {"placement": "feed", "ip": "1.2.3.4"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"placement": ""},
+        {"placement": "feed", "count": 9},
+        {"placement": "feed", "region": "Berlin"},
+        {"placement": "feed", "ip": "1.2.3.4"},
+    ],
+)
 def test_decision_validation(client: TestClient, body: dict[str, object]) -> None:
     r = client.post("/v1/decisions", json=body)
     assert r.status_code == 422 and r.json()["errors"]

@@ -14,11 +14,29 @@ runner = CliRunner()
 
 
 def _lines(seconds: float, delivery: str = "d1") -> str:
-    events = [{"delivery": delivery, "seq": 0, "type": "first_frame", "mono_ms": 0, "media_s": 0,
-               "vis": True, "duration_s": 15}]
+    events = [
+        {
+            "delivery": delivery,
+            "seq": 0,
+            "type": "first_frame",
+            "mono_ms": 0,
+            "media_s": 0,
+            "vis": True,
+            "duration_s": 15,
+        }
+    ]
     steps = int(seconds * 4)
-    events += [{"delivery": delivery, "seq": i, "type": "heartbeat", "mono_ms": i * 250,
-                "media_s": i / 4, "vis": True} for i in range(1, steps + 1)]
+    events += [
+        {
+            "delivery": delivery,
+            "seq": i,
+            "type": "heartbeat",
+            "mono_ms": i * 250,
+            "media_s": i / 4,
+            "vis": True,
+        }
+        for i in range(1, steps + 1)
+    ]
     return "\n".join(orjson.dumps(e).decode() for e in events) + "\n"
 
 
@@ -29,7 +47,9 @@ def test_qualify_prints_one_verdict_per_delivery(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     verdicts = [orjson.loads(line) for line in result.output.splitlines()]
     assert [(v["delivery"], v["focused_view"], v["qualified_by"]) for v in verdicts] == [
-        ("a", True, "watch"), ("b", False, None)]
+        ("a", True, "watch"),
+        ("b", False, None),
+    ]
     assert verdicts[0]["qualified_at_media_s"] == 6.0
 
 

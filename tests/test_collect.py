@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_helpers import advertiser, live_campaign, served, watch_events
-from factories import T0
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,6 +13,9 @@ from fairview.clock import ShiftedClock
 from fairview.collect.firewall import prohibited_reason
 from fairview.collect.schema import EventIn
 from fairview.storage import Store
+
+from api_helpers import advertiser, live_campaign, served, watch_events
+from factories import T0
 
 
 @pytest.fixture
@@ -51,13 +52,33 @@ def test_resend_is_duplicate_and_conflict_is_rejected(client: TestClient, token:
     assert result["results"][1]["error"] == "conflicting_duplicate"
 
 
-@pytest.mark.parametrize("name", ["heart_rate", "heartRate", "gaze_x", "eye_tracking", "emotion",
-                                  "face_detected", "camera_frame", "mic_level", "keystrokes",
-                                  "comment_text", "free_text", "hr", "pupilDiameter", "sentiment"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "heart_rate",
+        "heartRate",
+        "gaze_x",
+        "eye_tracking",
+        "emotion",
+        "face_detected",
+        "camera_frame",
+        "mic_level",
+        "keystrokes",
+        "comment_text",
+        "free_text",
+        "hr",
+        "pupilDiameter",
+        "sentiment",
+    ],
+)
 def test_prohibited_fields_are_refused_by_name(client: TestClient, token: str, name: str) -> None:
     event = {**watch_events(0.0)[0], name: 1}
     result = _post(client, token, [event])["results"][0]
-    assert (result["status"], result["error"], result["field"]) == ("rejected", "prohibited_field", name)
+    assert (result["status"], result["error"], result["field"]) == (
+        "rejected",
+        "prohibited_field",
+        name,
+    )
 
 
 def test_prohibited_field_nested_is_refused(client: TestClient, token: str) -> None:
@@ -66,8 +87,9 @@ def test_prohibited_field_nested_is_refused(client: TestClient, token: str) -> N
     assert result["error"] == "prohibited_field" and result["field"] == "kind.biometrics"
 
 
-def test_refused_event_is_kept_without_its_values(client: TestClient, token: str,
-                                                  sqlite_store: Store) -> None:
+def test_refused_event_is_kept_without_its_values(
+    client: TestClient, token: str, sqlite_store: Store
+) -> None:
     event = {**watch_events(0.0)[0], "heart_rate": 123456, "note": "my secret diary"}
     _post(client, token, [event])
     with sqlite_store.engine.connect() as conn:
@@ -90,24 +112,36 @@ def test_every_allowed_field_passes_the_firewall() -> None:
         ({"seq": -1, "type": "heartbeat", "mono_ms": 0, "media_s": 0}, "invalid_field", "seq"),
         ({"seq": 1.5, "type": "heartbeat", "mono_ms": 0, "media_s": 0}, "invalid_field", "seq"),
         ({"seq": 2**70, "type": "heartbeat", "mono_ms": 0, "media_s": 0}, "invalid_field", "seq"),
-        ({"seq": 1, "type": "heartbeat", "mono_ms": 1e300, "media_s": 0}, "invalid_field", "mono_ms"),
+        (
+            {"seq": 1, "type": "heartbeat", "mono_ms": 1e300, "media_s": 0},
+            "invalid_field",
+            "mono_ms",
+        ),
         ({"seq": 1, "type": "interaction", "mono_ms": 0, "media_s": 0}, "invalid_field", "kind"),
         ({"seq": 1, "type": "seek", "mono_ms": 0, "media_s": 0}, "invalid_field", "from_s"),
-        ({"seq": 1, "type": "heartbeat", "mono_ms": 0, "media_s": 0, "colour": "x"},
-         "unknown_field", "colour"),
-        ({"seq": 1, "type": "heartbeat", "mono_ms": 0, "media_s": 0, "vis": "yes"},
-         "invalid_field", "vis"),
+        (
+            {"seq": 1, "type": "heartbeat", "mono_ms": 0, "media_s": 0, "colour": "x"},
+            "unknown_field",
+            "colour",
+        ),
+        (
+            {"seq": 1, "type": "heartbeat", "mono_ms": 0, "media_s": 0, "vis": "yes"},
+            "invalid_field",
+            "vis",
+        ),
     ],
 )
-def test_malformed_events_are_rejected_with_a_code(client: TestClient, token: str,
-                                                   event: dict[str, Any], code: str, field: str) -> None:
+def test_malformed_events_are_rejected_with_a_code(
+    client: TestClient, token: str, event: dict[str, Any], code: str, field: str
+) -> None:
     result = _post(client, token, [event])["results"][0]
     assert (result["status"], result["error"], result.get("field")) == ("rejected", code, field)
     assert result["detail"]
 
 
-def test_forged_and_expired_tokens_are_rejected(client: TestClient, token: str,
-                                                clock: ShiftedClock) -> None:
+def test_forged_and_expired_tokens_are_rejected(
+    client: TestClient, token: str, clock: ShiftedClock
+) -> None:
     head, body, sig = token.split(".")
     forged = f"{head}.{body}.{sig[:-2]}AA"
     assert _post(client, forged, watch_events(0.0))["results"][0]["error"] == "invalid_token"
@@ -123,8 +157,12 @@ def test_delivery_must_match_token(client: TestClient, token: str) -> None:
 
 @pytest.mark.parametrize(
     ("content", "status", "code"),
-    [(b"{", 400, "malformed_json"), (b"42", 422, "invalid_batch"),
-     (b'{"events": {}}', 422, "invalid_batch"), (b'{"events": [], "x": 1}', 422, "unknown_field")],
+    [
+        (b"{", 400, "malformed_json"),
+        (b"42", 422, "invalid_batch"),
+        (b'{"events": {}}', 422, "invalid_batch"),
+        (b'{"events": [], "x": 1}', 422, "unknown_field"),
+    ],
 )
 def test_malformed_batches(client: TestClient, content: bytes, status: int, code: str) -> None:
     r = client.post("/v1/events", content=content)
@@ -139,21 +177,39 @@ def test_oversized_batch_and_body(client: TestClient, token: str) -> None:
 
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 _event_like = st.fixed_dictionaries(
-    {}, optional={"seq": _json | st.integers(0, 100), "type": _json | st.sampled_from(["heartbeat", "seek"]),
-                  "mono_ms": _json, "media_s": _json, "vis": _json, "kind": _json, "rate": _json,
-                  "from_s": _json, "token": _json})
+    {},
+    optional={
+        "seq": _json | st.integers(0, 100),
+        "type": _json | st.sampled_from(["heartbeat", "seek"]),
+        "mono_ms": _json,
+        "media_s": _json,
+        "vis": _json,
+        "kind": _json,
+        "rate": _json,
+        "from_s": _json,
+        "token": _json,
+    },
+)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(events=st.lists(_event_like | _json, max_size=6))
-def test_generated_bad_input_never_500_and_counts_add_up(client: TestClient, token: str,
-                                                          events: list[Any]) -> None:
+def test_generated_bad_input_never_500_and_counts_add_up(
+    client: TestClient, token: str, events: list[Any]
+) -> None:
     before = client.get("/v1/stats").json()["events"]["sent"]
     r = client.post("/v1/events", json={"token": token, "events": events})
     assert r.status_code == 200, r.text
@@ -162,7 +218,9 @@ def test_generated_bad_input_never_500_and_counts_add_up(client: TestClient, tok
     assert client.get("/v1/stats").json()["events"]["sent"] == before + len(events)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(content=st.binary(max_size=200) | _json.map(lambda v: __import__("orjson").dumps(v)))
 def test_generated_bad_bodies_never_500(client: TestClient, content: bytes) -> None:
     for path in ("/v1/events", "/v1/decisions", "/v1/advertisers"):

@@ -31,10 +31,18 @@ def test_prod_refuses_placeholder_secrets() -> None:
         Settings(env="prod")  # type: ignore[arg-type]
     strong = "k" * 40
     with pytest.raises(ValidationError, match="FAIRVIEW_PSEUDONYM_PEPPER"):
-        Settings(env="prod", token_signing_key=strong, pseudonym_pepper="change-me",  # type: ignore[arg-type]
-                 admin_api_key=strong)
-    ok = Settings(env="prod", token_signing_key=strong, pseudonym_pepper=strong + "p",  # type: ignore[arg-type]
-                  admin_api_key=strong + "a")
+        Settings(
+            env="prod",
+            token_signing_key=strong,
+            pseudonym_pepper="change-me",  # type: ignore[arg-type]
+            admin_api_key=strong,
+        )
+    ok = Settings(
+        env="prod",
+        token_signing_key=strong,
+        pseudonym_pepper=strong + "p",  # type: ignore[arg-type]
+        admin_api_key=strong + "a",
+    )
     assert ok.env == "prod"
 
 

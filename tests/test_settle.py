@@ -9,15 +9,14 @@ import sys
 import textwrap
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
-
-from factories import DAY_MS, T0, campaign, delivery, watched
 
 from fairview.clock import ShiftedClock
 from fairview.domain import BillingModel
 from fairview.settle.worker import Settler, qualify_reference
 from fairview.storage import Store, open_store
+
+from factories import DAY_MS, T0, campaign, delivery, watched
 
 
 def _fill(store: Store, n: int = 40, *, budget: int = 10_000) -> list[str]:
@@ -38,8 +37,10 @@ def _settler(store: Store, at: int = T0 + 60_000) -> Settler:
 
 
 def _charges(store: Store) -> list[tuple[str, str, int, int]]:
-    return sorted((e["delivery_id"], e["kind"], e["amount"], e["unbilled_amount"])
-                  for e in store.settlement.ledger())
+    return sorted(
+        (e["delivery_id"], e["kind"], e["amount"], e["unbilled_amount"])
+        for e in store.settlement.ledger()
+    )
 
 
 def test_settles_focused_views_once(store: Store) -> None:
@@ -54,8 +55,12 @@ def test_settles_focused_views_once(store: Store) -> None:
 
 def test_fast_and_reference_settle_alike(store: Store) -> None:
     _fill(store, 30)
-    Settler(store, ShiftedClock(T0 + 60_000), window_ms=DAY_MS, qualifier=qualify_reference).run_once()
-    reference = {k: (v["focused_view"], v["coverage_s"]) for k, v in store.settlement.verdicts().items()}
+    Settler(
+        store, ShiftedClock(T0 + 60_000), window_ms=DAY_MS, qualifier=qualify_reference
+    ).run_once()
+    reference = {
+        k: (v["focused_view"], v["coverage_s"]) for k, v in store.settlement.verdicts().items()
+    }
     assert sum(f for f, _ in reference.values()) == 10
     assert all(c in (3.0, 7.0) for _, c in reference.values())
 
@@ -66,7 +71,10 @@ def test_budget_never_goes_negative(store: Store) -> None:
     charges = _charges(store)
     assert sum(a for *_, a, _ in charges) == 30
     assert sum(u for *_, u in charges) == 10 * (len(focused) - 3)
-    assert store.settlement.spend_by_campaign() and max(store.settlement.spend_by_campaign().values()) == 30
+    assert (
+        store.settlement.spend_by_campaign()
+        and max(store.settlement.spend_by_campaign().values()) == 30
+    )
 
 
 def test_incomplete_delivery_waits_for_the_window(store: Store) -> None:
@@ -84,7 +92,7 @@ def test_conflicting_duplicate_is_never_billed(store: Store) -> None:
     d = delivery(store, camp, creative)
     events = watched(d.id, 8.0)
     store.events.append(events, [])
-    store.events.append([replace(events[5], media_s=9.0, digest="other")], [])
+    store.events.append([events[5]._replace(media_s=9.0, digest="other")], [])
     _settler(store).run_once()
     verdict = store.settlement.verdicts()[d.id]
     assert (verdict["invalid"], verdict["invalid_reason"]) == (True, "conflicting_duplicate")
@@ -150,13 +158,17 @@ _CRASHING_WORKER = textwrap.dedent("""
 """)
 
 
-def test_kill_9_mid_batch_then_restart(engine_target: tuple[str, str | None], tmp_path: Path) -> None:
+def test_kill_9_mid_batch_then_restart(
+    engine_target: tuple[str, str | None], tmp_path: Path
+) -> None:
     url, schema = engine_target
     store = open_store(url, schema=schema, synchronous="NORMAL")
     focused = _fill(store, 45)
     marker = tmp_path / "marker"
-    proc = subprocess.Popen([sys.executable, "-c", _CRASHING_WORKER, url, schema or "", str(marker),
-                             str(T0 + 60_000)], env={**os.environ})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CRASHING_WORKER, url, schema or "", str(marker), str(T0 + 60_000)],
+        env={**os.environ},
+    )
     deadline = time.monotonic() + 60
     while not marker.exists():
         assert proc.poll() is None, "worker ended before the crash point"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from factories import DAY_MS, T0, campaign, delivery, log_event, watched
-
 from fairview.attention.verdict import Verdict
 from fairview.domain import BillingModel
 from fairview.storage import Store
 from fairview.storage.eventlog import Outcome, Refusal
 from fairview.storage.settlement import DueDelivery
+
+from factories import DAY_MS, T0, campaign, delivery, log_event, watched
 
 
 def _focused(delivery_id: str) -> Verdict:
@@ -105,7 +105,9 @@ def test_daily_budget_caps_the_day(store: Store) -> None:
     camp, creative = campaign(store, bid=10, budget=1_000, daily=15)
     d1, d2 = (delivery(store, camp, creative, n=i) for i in range(2))
     due = {d.id: d for d in _due(store)}
-    posted = store.settlement.post([(due[d1.id], _focused(d1.id)), (due[d2.id], _focused(d2.id))], T0)
+    posted = store.settlement.post(
+        [(due[d1.id], _focused(d1.id)), (due[d2.id], _focused(d2.id))], T0
+    )
     assert (posted.charged, posted.over_delivered) == (1, 1)
     assert store.catalog.candidates(T0, "2026-09-21") != []  # 10 < 15 still serves today
 
@@ -114,8 +116,15 @@ def test_cpm_charges_round_exactly(store: Store) -> None:
     camp, creative = campaign(store, model=BillingModel.CPM_VIEWABLE, bid=1_234, budget=10_000)
     ds = [delivery(store, camp, creative, n=i) for i in range(7)]
     due = {d.id: d for d in _due(store)}
-    viewable = [(due[d.id], replace(_focused(d.id), focused_view=False, qualified_by=None,
-                                    qualified_at_media_s=None)) for d in ds]
+    viewable = [
+        (
+            due[d.id],
+            replace(
+                _focused(d.id), focused_view=False, qualified_by=None, qualified_at_media_s=None
+            ),
+        )
+        for d in ds
+    ]
     store.settlement.post(viewable, T0)
     assert store.settlement.spend_by_campaign()[camp.id] == 7 * 1_234 // 1000
 

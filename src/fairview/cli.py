@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -14,8 +15,11 @@ from rich.console import Console
 
 from fairview.settings import Settings
 
-app = typer.Typer(help="fairview: attention-qualified video advertising, private by construction.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="fairview: attention-qualified video advertising, private by construction.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 err = Console(stderr=True)
 
 
@@ -28,14 +32,27 @@ def _settings() -> Settings:
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve the HTTP API (OpenAPI docs at /docs)."""
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Server processes; one per core is a good start.")
+    ] = 1,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs). Access logs are off: no client addresses."""
     import uvicorn
 
-    from fairview.api.app import create_app
-
-    uvicorn.run(create_app(_settings()), host=host, port=port, access_log=False,
-                loop="uvloop", http="httptools")
+    _settings()  # fail here, with a clear message, on a bad configuration
+    uvicorn.run(
+        "fairview.api.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
 
 
 @app.command()
@@ -79,9 +96,13 @@ def qualify(
         raise typer.Exit(2)
     from fairview.attention.jsonl import qualify_lines
 
-    stream = sys.stdin if file == "-" else Path(file).open(encoding="utf-8", errors="replace")
     failed = False
-    with stream:
+    with ExitStack() as stack:
+        stream = (
+            sys.stdin
+            if file == "-"
+            else stack.enter_context(Path(file).open(encoding="utf-8", errors="replace"))
+        )
         for obj in qualify_lines(stream):
             failed = failed or "error" in obj
             sys.stdout.write(orjson.dumps(obj).decode() + "\n")
@@ -95,7 +116,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the simulated platform.")] = 7,
     serve: Annotated[bool, typer.Option(help="Keep serving the API afterwards.")] = True,
     report: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path(
-        "demo-report.json"),
+        "demo-report.json"
+    ),
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
 ) -> None:
     """Simulate a platform through the real HTTP API, settle, and compare with ground truth."""

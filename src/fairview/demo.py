@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,8 +73,9 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
     store.engine.dispose()  # no connection may cross the fork of the server process
     clock = ShiftedClock(SystemClock().now_ms())
     start = clock.now_ms()
-    scenario = simulate(options.seed, users=options.users, start_ms=start + 60_000,
-                        span_ms=10 * 60_000)
+    scenario = simulate(
+        options.seed, users=options.users, start_ms=start + 60_000, span_ms=10 * 60_000
+    )
     with _server(settings, clock, options) as (server, base_url):
         run = _Run()
         with httpx.Client(base_url=base_url, timeout=30) as http:
@@ -89,17 +90,20 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
         options.report.write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
         _print_summary(console, report, run, options)
         if options.serve:
-            console.print(f"\nServing the API at [bold]{base_url}[/bold] — OpenAPI docs at "
-                          f"{base_url}/docs. Advertiser key of the first demo advertiser: "
-                          f"{run.advertiser_key}\nPress Ctrl-C to stop.")
+            console.print(
+                f"\nServing the API at [bold]{base_url}[/bold] — OpenAPI docs at "
+                f"{base_url}/docs. Advertiser key of the first demo advertiser: "
+                f"{run.advertiser_key}\nPress Ctrl-C to stop."
+            )
             _wait_forever(server)
     store.close()
     return report
 
 
 @contextmanager
-def _server(settings: Settings, clock: ShiftedClock,
-            options: DemoOptions) -> Iterator[tuple[multiprocessing.process.BaseProcess, str]]:
+def _server(
+    settings: Settings, clock: ShiftedClock, options: DemoOptions
+) -> Iterator[tuple[multiprocessing.process.BaseProcess, str]]:
     """Serve the API from a forked process (the second core), sharing the demo clock."""
     port = options.port if options.serve else 0
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -107,11 +111,17 @@ def _server(settings: Settings, clock: ShiftedClock,
     try:
         sock.bind((options.host, port))
     except OSError as exc:
-        raise SystemExit(f"cannot listen on {options.host}:{port} ({exc.strerror}); pass --port "
-                         "or stop what uses it") from None
+        raise SystemExit(
+            f"cannot listen on {options.host}:{port} ({exc.strerror}); pass --port "
+            "or stop what uses it"
+        ) from None
     base_url = f"http://{options.host}:{sock.getsockname()[1]}"
     process = multiprocessing.get_context("fork").Process(
-        target=_serve_forever, args=(settings, clock, sock), name="fairview-demo-server", daemon=True)
+        target=_serve_forever,
+        args=(settings, clock, sock),
+        name="fairview-demo-server",
+        daemon=True,
+    )
     process.start()
     sock.close()
     try:
@@ -124,10 +134,13 @@ def _server(settings: Settings, clock: ShiftedClock,
 
 
 def _serve_forever(settings: Settings, clock: ShiftedClock, sock: socket.socket) -> None:
-    store = open_store(settings.database_url, synchronous=settings.sqlite_synchronous, upgrade=False)
+    store = open_store(
+        settings.database_url, synchronous=settings.sqlite_synchronous, upgrade=False
+    )
     app = create_app(settings, store=store, clock=clock)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, loop="uvloop",
-                            http="httptools", lifespan="on")
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, loop="uvloop", http="httptools", lifespan="on"
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -146,14 +159,13 @@ def _wait_until_healthy(base_url: str, process: multiprocessing.process.BaseProc
 
 
 def _wait_forever(process: multiprocessing.process.BaseProcess) -> None:
-    try:
+    with suppress(KeyboardInterrupt):
         process.join()
-    except KeyboardInterrupt:
-        pass
 
 
-def _buy(http: httpx.Client, scenario: Scenario, settings: Settings, clock: ShiftedClock,
-         run: _Run) -> None:
+def _buy(
+    http: httpx.Client, scenario: Scenario, settings: Settings, clock: ShiftedClock, run: _Run
+) -> None:
     """Create every simulated advertiser, campaign and creative through the API."""
     admin = {"Authorization": f"Bearer {settings.admin_api_key.get_secret_value()}"}
     now = clock.now_ms()
@@ -163,23 +175,42 @@ def _buy(http: httpx.Client, scenario: Scenario, settings: Settings, clock: Shif
         run.advertiser_key = run.advertiser_key or key
         auth = {"Authorization": f"Bearer {key}"}
         for spec in adv.campaigns:
-            body = {"name": spec.name, "billing_model": spec.billing_model, "bid": spec.bid_minor,
-                    "budget_total": spec.total_budget_minor,
-                    "budget_daily": min(spec.daily_budget_minor, spec.total_budget_minor), **flight}
+            body = {
+                "name": spec.name,
+                "billing_model": spec.billing_model,
+                "bid": spec.bid_minor,
+                "budget_total": spec.total_budget_minor,
+                "budget_daily": min(spec.daily_budget_minor, spec.total_budget_minor),
+                **flight,
+            }
             campaign = _ok(http.post("/v1/campaigns", json=body, headers=auth))
             run.campaign_names[campaign["id"]] = f"{adv.name} / {spec.name}"
             for creative in spec.creatives:
-                r = http.post(f"/v1/campaigns/{campaign['id']}/creatives", headers=auth,
-                              json={"name": creative.name, "duration_s": creative.duration_s,
-                                    "media_url": creative.media_url})
+                r = http.post(
+                    f"/v1/campaigns/{campaign['id']}/creatives",
+                    headers=auth,
+                    json={
+                        "name": creative.name,
+                        "duration_s": creative.duration_s,
+                        "media_url": creative.media_url,
+                    },
+                )
                 if r.status_code == 422:
-                    run.refused_creatives.append(f"{creative.name}: {r.json()['errors'][0]['detail']}")
+                    run.refused_creatives.append(
+                        f"{creative.name}: {r.json()['errors'][0]['detail']}"
+                    )
                 else:
                     _ok(r)
 
 
-def _drive(base_url: str, scenario: Scenario, clock: ShiftedClock, settler: Settler,
-           run: _Run, console: Console) -> None:
+def _drive(
+    base_url: str,
+    scenario: Scenario,
+    clock: ShiftedClock,
+    settler: Settler,
+    run: _Run,
+    console: Console,
+) -> None:
     """Replay requests and their event batches in simulated-time order.
 
     Everything due within a few simulated seconds is sent concurrently (never
@@ -187,7 +218,8 @@ def _drive(base_url: str, scenario: Scenario, clock: ShiftedClock, settler: Sett
     durable commits.
     """
     queue: list[tuple[int, int, str, Any]] = [
-        (r.at_ms, i, "request", r) for i, r in enumerate(scenario.requests)]
+        (r.at_ms, i, "request", r) for i, r in enumerate(scenario.requests)
+    ]
     heapq.heapify(queue)
     tie = len(queue)
     next_settle = queue[0][0] + _SETTLE_EVERY_MS if queue else 0
@@ -207,10 +239,9 @@ def _drive(base_url: str, scenario: Scenario, clock: ShiftedClock, settler: Sett
             batches = [item for _, _, kind, item in due if kind == "batch"]
             posted = [pool.submit(_post_batch, clients, token, batch) for token, batch in batches]
             decided = [pool.submit(_request, clients, scenario, clock, r, run) for r in requests]
-            for future in posted:
-                run.events_posted += future.result()
-            for future in decided:
-                for token, batch in future.result():
+            run.events_posted += sum(sent.result() for sent in posted)
+            for decision in decided:
+                for token, batch in decision.result():
                     tie += 1
                     heapq.heappush(queue, (batch.send_at_ms, tie, "batch", (token, batch)))
             progress.advance(task, len(requests))
@@ -250,18 +281,27 @@ def _post_batch(clients: _ThreadClients, token: str, batch: Batch) -> int:
     return len(batch.events)
 
 
-def _request(clients: _ThreadClients, scenario: Scenario, clock: ShiftedClock, request: Any,
-             run: _Run) -> list[tuple[str, Batch]]:
+def _request(
+    clients: _ThreadClients, scenario: Scenario, clock: ShiftedClock, request: Any, run: _Run
+) -> list[tuple[str, Batch]]:
     user = request.user
-    body = {"placement": "feed", "user_ref": user.user_ref, "region": user.region,
-            "device": user.device}
+    body = {
+        "placement": "feed",
+        "user_ref": user.user_ref,
+        "region": user.region,
+        "device": user.device,
+    }
     ads = _ok(clients.get().post("/v1/decisions", json=body))["ads"]
     if not ads:
         run.no_fill += 1
         return []
     ad = ads[0]
-    playback = scenario.play(request, delivery=ad["delivery"], duration_s=ad["creative"]["duration_s"],
-                             issued_at_ms=clock.now_ms())
+    playback = scenario.play(
+        request,
+        delivery=ad["delivery"],
+        duration_s=ad["creative"]["duration_s"],
+        issued_at_ms=clock.now_ms(),
+    )
     run.playbacks[ad["delivery"]] = playback
     token = _tamper(ad["token"]) if playback.tamper_token else ad["token"]
     return [(token, batch) for batch in playback.batches]
@@ -328,17 +368,25 @@ def _viewable_matches(verdict: dict[str, Any], truth: bool | None) -> bool:
     return bool(verdict["viewability"] == expected)
 
 
-def _print_summary(console: Console, report: dict[str, Any], run: _Run, options: DemoOptions) -> None:
+def _print_summary(
+    console: Console, report: dict[str, Any], run: _Run, options: DemoOptions
+) -> None:
     from rich.table import Table
 
     table = Table(title="fairview demo", show_header=False)
-    for label, key in (("events sent", "events_sent"), ("accepted", "events_accepted"),
-                       ("duplicates", "events_duplicate"), ("rejected", "events_rejected"),
-                       ("deliveries", "deliveries"), ("focused views", "focused_views"),
-                       ("ground-truth focused views", "ground_truth_focused_views"),
-                       ("MRC-viewable", "viewable"), ("invalid deliveries", "invalid_deliveries"),
-                       ("agreement with ground truth", "agreement"),
-                       ("agreement, honest traffic", "agreement_honest")):
+    for label, key in (
+        ("events sent", "events_sent"),
+        ("accepted", "events_accepted"),
+        ("duplicates", "events_duplicate"),
+        ("rejected", "events_rejected"),
+        ("deliveries", "deliveries"),
+        ("focused views", "focused_views"),
+        ("ground-truth focused views", "ground_truth_focused_views"),
+        ("MRC-viewable", "viewable"),
+        ("invalid deliveries", "invalid_deliveries"),
+        ("agreement with ground truth", "agreement"),
+        ("agreement, honest traffic", "agreement_honest"),
+    ):
         table.add_row(label, str(report[key]))
     ivt = report["invalid_traffic"]
     table.add_row("invalid traffic precision / recall", f"{ivt['precision']} / {ivt['recall']}")
@@ -355,15 +403,23 @@ def _print_summary(console: Console, report: dict[str, Any], run: _Run, options:
 
 @contextmanager
 def _progress(console: Console) -> Iterator[Progress]:
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=False) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
         yield progress
 
 
 def _ok(response: httpx.Response) -> Any:
     if response.status_code >= 400:
-        raise RuntimeError(f"{response.request.method} {response.request.url.path} answered "
-                           f"{response.status_code}: {response.text[:300]}")
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url.path} answered "
+            f"{response.status_code}: {response.text[:300]}"
+        )
     return response.json()
 
 

@@ -29,7 +29,8 @@ class Settings(BaseSettings):
 
     env: Environment = Field(
         Environment.DEV,
-        description="Deployment kind: dev, demo, test or prod. Placeholder secrets are refused in prod.",
+        description="Deployment kind: dev, demo, test or prod. Placeholder secrets are "
+        "refused in prod.",
     )
     database_url: str = Field(
         "sqlite:///var/fairview.sqlite3",

@@ -37,8 +37,14 @@ class TokenSigner:
         self._decode = lru_cache(maxsize=65536)(self._decode_uncached)
 
     def sign(self, claims: DeliveryClaims) -> str:
-        payload = {"d": claims.delivery, "c": claims.campaign, "cr": claims.creative,
-                   "dur": claims.duration_ms, "ims": claims.issued_ms, "m": claims.mode}
+        payload = {
+            "d": claims.delivery,
+            "c": claims.campaign,
+            "cr": claims.creative,
+            "dur": claims.duration_ms,
+            "ims": claims.issued_ms,
+            "m": claims.mode,
+        }
         return jwt.encode(payload, self._key, algorithm=_ALGORITHM)
 
     def verify(self, token: str, now_ms: int) -> DeliveryClaims:
@@ -64,9 +70,14 @@ class TokenSigner:
         if not isinstance(token, str) or len(token) > 2048:
             return None
         try:
-            p = jwt.decode(token, self._key, algorithms=[_ALGORITHM],
-                           options={"require": ["d", "c", "cr", "dur", "ims", "m"]})
-            return DeliveryClaims(str(p["d"]), str(p["c"]), str(p["cr"]), int(p["dur"]),
-                                  int(p["ims"]), str(p["m"]))
+            p = jwt.decode(
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],
+                options={"require": ["d", "c", "cr", "dur", "ims", "m"]},
+            )
+            return DeliveryClaims(
+                str(p["d"]), str(p["c"]), str(p["cr"]), int(p["dur"]), int(p["ims"]), str(p["m"])
+            )
         except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
             return None

@@ -22,14 +22,18 @@ from fairview.storage import Store, open_store
 from fairview.tokens import TokenSigner
 
 
-def create_app(settings: Settings, *, store: Store | None = None, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, store: Store | None = None, clock: Clock | None = None
+) -> FastAPI:
     """Build the HTTP API on `store` (opened from settings when not given)."""
     store = store or open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
     clock = clock or SystemClock()
     signer = TokenSigner(settings.token_signing_key.get_secret_value(), settings.token_ttl_s * 1000)
     writer = GroupCommitWriter(store.events)
     services = Services(
-        settings=settings, store=store, clock=clock,
+        settings=settings,
+        store=store,
+        clock=clock,
         decider=Decider(store, signer, Pseudonymiser(settings.pseudonym_pepper.get_secret_value())),
         collector=Collector(signer, writer, max_events=settings.max_batch_events),
     )
@@ -39,8 +43,12 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
         yield
         writer.close()
 
-    app = FastAPI(title="fairview", version=__version__, lifespan=lifespan,
-                  description="Attention-qualified video advertising, private by construction.")
+    app = FastAPI(
+        title="fairview",
+        version=__version__,
+        lifespan=lifespan,
+        description="Attention-qualified video advertising, private by construction.",
+    )
     app.state.services = services
     app.state.writer = writer
     for router in (buying.router, delivery.router, ops.router):
@@ -53,13 +61,20 @@ def create_app(settings: Settings, *, store: Store | None = None, clock: Clock |
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The application configured from FAIRVIEW_* variables (for `fairview serve`)."""
+    return create_app(Settings())
+
+
 def _document_event_schema(app: FastAPI) -> None:
     original = app.openapi
 
     def openapi() -> dict[str, object]:
         schema = original()
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components["EventIn"] = EventIn.model_json_schema(ref_template="#/components/schemas/{model}")
+        components["EventIn"] = EventIn.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

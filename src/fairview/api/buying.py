@@ -23,9 +23,12 @@ router = APIRouter(prefix="/v1")
 
 
 @router.post("/advertisers", status_code=201, response_model=AdvertiserCreated)
-def create_advertiser(body: AdvertiserCreate, services: ServicesDep, _: OperatorDep) -> AdvertiserCreated:
-    record, key = services.store.catalog.create_advertiser(body.name, body.currency,
-                                                           services.clock.now_ms())
+def create_advertiser(
+    body: AdvertiserCreate, services: ServicesDep, _: OperatorDep
+) -> AdvertiserCreated:
+    record, key = services.store.catalog.create_advertiser(
+        body.name, body.currency, services.clock.now_ms()
+    )
     return AdvertiserCreated(**AdvertiserPublic.of(record).model_dump(), api_key=key)
 
 
@@ -35,10 +38,18 @@ def me(advertiser: AdvertiserDep) -> AdvertiserPublic:
 
 
 @router.post("/campaigns", status_code=201, response_model=CampaignPublic)
-def create_campaign(body: CampaignCreate, advertiser: AdvertiserDep,
-                    services: ServicesDep) -> CampaignPublic:
-    spec = CampaignSpec(body.name, body.billing_model, body.bid, body.budget_total,
-                        body.budget_daily, to_ms(body.starts_at), to_ms(body.ends_at))
+def create_campaign(
+    body: CampaignCreate, advertiser: AdvertiserDep, services: ServicesDep
+) -> CampaignPublic:
+    spec = CampaignSpec(
+        body.name,
+        body.billing_model,
+        body.bid,
+        body.budget_total,
+        body.budget_daily,
+        to_ms(body.starts_at),
+        to_ms(body.ends_at),
+    )
     record = services.store.catalog.create_campaign(advertiser.id, spec, services.clock.now_ms())
     return CampaignPublic.of(record)
 
@@ -49,23 +60,30 @@ def list_campaigns(advertiser: AdvertiserDep, services: ServicesDep) -> list[Cam
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignPublic)
-def get_campaign(campaign_id: str, advertiser: AdvertiserDep, services: ServicesDep) -> CampaignPublic:
+def get_campaign(
+    campaign_id: str, advertiser: AdvertiserDep, services: ServicesDep
+) -> CampaignPublic:
     return CampaignPublic.of(_own_campaign(services, advertiser, campaign_id))
 
 
 @router.post("/campaigns/{campaign_id}/pause", response_model=CampaignPublic)
-def pause_campaign(campaign_id: str, advertiser: AdvertiserDep, services: ServicesDep) -> CampaignPublic:
+def pause_campaign(
+    campaign_id: str, advertiser: AdvertiserDep, services: ServicesDep
+) -> CampaignPublic:
     return _set_status(services, advertiser, campaign_id, "paused")
 
 
 @router.post("/campaigns/{campaign_id}/resume", response_model=CampaignPublic)
-def resume_campaign(campaign_id: str, advertiser: AdvertiserDep, services: ServicesDep) -> CampaignPublic:
+def resume_campaign(
+    campaign_id: str, advertiser: AdvertiserDep, services: ServicesDep
+) -> CampaignPublic:
     return _set_status(services, advertiser, campaign_id, "active")
 
 
 @router.post("/campaigns/{campaign_id}/creatives", status_code=201, response_model=CreativePublic)
-def add_creative(campaign_id: str, body: CreativeCreate, advertiser: AdvertiserDep,
-                 services: ServicesDep) -> CreativePublic:
+def add_creative(
+    campaign_id: str, body: CreativeCreate, advertiser: AdvertiserDep, services: ServicesDep
+) -> CreativePublic:
     campaign = _own_campaign(services, advertiser, campaign_id)
     spec = CreativeSpec(body.name, round(body.duration_s * 1000), str(body.media_url))
     record = services.store.catalog.add_creative(campaign.id, spec, services.clock.now_ms())
@@ -73,14 +91,16 @@ def add_creative(campaign_id: str, body: CreativeCreate, advertiser: AdvertiserD
 
 
 @router.get("/campaigns/{campaign_id}/creatives", response_model=list[CreativePublic])
-def list_creatives(campaign_id: str, advertiser: AdvertiserDep,
-                   services: ServicesDep) -> list[CreativePublic]:
+def list_creatives(
+    campaign_id: str, advertiser: AdvertiserDep, services: ServicesDep
+) -> list[CreativePublic]:
     campaign = _own_campaign(services, advertiser, campaign_id)
     return [CreativePublic.of(c) for c in services.store.catalog.creatives(campaign.id)]
 
 
-def _own_campaign(services: ServicesDep, advertiser: AdvertiserRecord,
-                  campaign_id: str) -> CampaignRecord:
+def _own_campaign(
+    services: ServicesDep, advertiser: AdvertiserRecord, campaign_id: str
+) -> CampaignRecord:
     campaign = services.store.catalog.campaign(campaign_id)
     # Another advertiser's campaign answers exactly like a missing one.
     if campaign is None or campaign.advertiser_id != advertiser.id:
@@ -88,8 +108,9 @@ def _own_campaign(services: ServicesDep, advertiser: AdvertiserRecord,
     return campaign
 
 
-def _set_status(services: ServicesDep, advertiser: AdvertiserRecord, campaign_id: str,
-                status: str) -> CampaignPublic:
+def _set_status(
+    services: ServicesDep, advertiser: AdvertiserRecord, campaign_id: str, status: str
+) -> CampaignPublic:
     campaign = _own_campaign(services, advertiser, campaign_id)
     services.store.catalog.set_campaign_status(campaign.id, status)
     return CampaignPublic.of(services.store.catalog.campaign(campaign.id) or campaign)

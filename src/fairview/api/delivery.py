@@ -16,28 +16,45 @@ router = APIRouter(prefix="/v1")
 
 _EVENTS_BODY: dict[str, Any] = {
     "required": True,
-    "content": {"application/json": {"schema": {
-        "type": "object", "required": ["events"],
-        "properties": {"token": {"type": "string"},
-                       "events": {"type": "array", "items": {"$ref": "#/components/schemas/EventIn"}}},
-    }}},
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["events"],
+                "properties": {
+                    "token": {"type": "string"},
+                    "events": {"type": "array", "items": {"$ref": "#/components/schemas/EventIn"}},
+                },
+            }
+        }
+    },
 }
 
 
 @router.post("/decisions", response_model=DecisionResponse)
-def decide(body: DecisionRequest, services: ServicesDep,
-           user_agent: Annotated[str | None, Header()] = None) -> DecisionResponse:
+def decide(
+    body: DecisionRequest, services: ServicesDep, user_agent: Annotated[str | None, Header()] = None
+) -> DecisionResponse:
     """Choose ads for one request; each carries a signed delivery token for its events."""
     device = body.device or device_class(user_agent)
     request = AdRequest(body.placement, body.user_ref, body.region, device.value, body.count)
     served = services.decider.decide(request, services.clock.now_ms())
-    return DecisionResponse(ads=[
-        AdPublic(delivery=s.delivery.id, token=s.token, campaign=s.delivery.campaign_id,
-                 advertiser=s.advertiser_id,
-                 creative=CreativeServed(id=s.creative.id, duration_s=s.creative.duration_ms / 1000,
-                                         media_url=s.creative.media_url))
-        for s in served
-    ])
+    return DecisionResponse(
+        ads=[
+            AdPublic(
+                delivery=s.delivery.id,
+                token=s.token,
+                campaign=s.delivery.campaign_id,
+                advertiser=s.advertiser_id,
+                creative=CreativeServed(
+                    id=s.creative.id,
+                    duration_s=s.creative.duration_ms / 1000,
+                    media_url=s.creative.media_url,
+                ),
+            )
+            for s in served
+        ]
+    )
 
 
 @router.post("/events", openapi_extra={"requestBody": _EVENTS_BODY})

@@ -40,8 +40,9 @@ def _bearer(authorization: str | None) -> str:
     return authorization.removeprefix("Bearer ").strip()
 
 
-def _advertiser(services: ServicesDep,
-                authorization: Annotated[str | None, Header()] = None) -> AdvertiserRecord:
+def _advertiser(
+    services: ServicesDep, authorization: Annotated[str | None, Header()] = None
+) -> AdvertiserRecord:
     advertiser = services.store.catalog.advertiser_for_key(_bearer(authorization))
     if advertiser is None:
         raise Unauthorized("unauthorized", "The API key is unknown or revoked.")

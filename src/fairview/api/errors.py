@@ -18,22 +18,45 @@ log = logging.getLogger("fairview.api")
 _CODES = {
     "missing": "required",
     "extra_forbidden": "unknown_field",
-    "int_type": "not_integer", "int_parsing": "not_integer", "int_from_float": "not_integer",
-    "float_type": "not_number", "float_parsing": "not_number", "finite_number": "not_number",
-    "bool_type": "not_boolean", "bool_parsing": "not_boolean",
-    "string_type": "not_string", "string_too_short": "too_short", "string_too_long": "too_long",
+    "int_type": "not_integer",
+    "int_parsing": "not_integer",
+    "int_from_float": "not_integer",
+    "float_type": "not_number",
+    "float_parsing": "not_number",
+    "finite_number": "not_number",
+    "bool_type": "not_boolean",
+    "bool_parsing": "not_boolean",
+    "string_type": "not_string",
+    "string_too_short": "too_short",
+    "string_too_long": "too_long",
     "string_pattern_mismatch": "bad_format",
-    "greater_than": "too_small", "greater_than_equal": "too_small",
-    "less_than": "too_large", "less_than_equal": "too_large",
-    "enum": "not_allowed", "literal_error": "not_allowed",
-    "datetime_type": "not_datetime", "datetime_parsing": "not_datetime",
-    "datetime_from_date_parsing": "not_datetime", "timezone_aware": "needs_timezone",
-    "url_parsing": "bad_url", "url_scheme": "bad_url", "url_type": "bad_url",
-    "json_invalid": "malformed_json", "model_attributes_type": "not_object",
-    "dict_type": "not_object", "list_type": "not_list", "too_long": "too_many",
+    "greater_than": "too_small",
+    "greater_than_equal": "too_small",
+    "less_than": "too_large",
+    "less_than_equal": "too_large",
+    "enum": "not_allowed",
+    "literal_error": "not_allowed",
+    "datetime_type": "not_datetime",
+    "datetime_parsing": "not_datetime",
+    "datetime_from_date_parsing": "not_datetime",
+    "timezone_aware": "needs_timezone",
+    "url_parsing": "bad_url",
+    "url_scheme": "bad_url",
+    "url_type": "bad_url",
+    "json_invalid": "malformed_json",
+    "model_attributes_type": "not_object",
+    "dict_type": "not_object",
+    "list_type": "not_list",
+    "too_long": "too_many",
 }
-_STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
-                 403: "forbidden", 413: "body_too_large", 415: "unsupported_media_type"}
+_STATUS_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    401: "unauthorized",
+    403: "forbidden",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -60,23 +83,32 @@ async def _fairview_error(_: Request, exc: Exception) -> JSONBytes:
 async def _validation_error(_: Request, exc: Exception) -> JSONBytes:
     assert isinstance(exc, RequestValidationError)
     errors = validation_errors(exc)
-    body = {"error": "validation_error", "detail": "The request has invalid fields: "
-            + "; ".join(e["detail"] for e in errors[:5]), "errors": errors}
+    body = {
+        "error": "validation_error",
+        "detail": "The request has invalid fields: " + "; ".join(e["detail"] for e in errors[:5]),
+        "errors": errors,
+    }
     return JSONBytes(body, status_code=422)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONBytes:
     assert isinstance(exc, HTTPException)
     code = _STATUS_CODES.get(exc.status_code, "http_error")
-    return JSONBytes({"error": code, "detail": str(exc.detail)}, status_code=exc.status_code,
-                          headers=exc.headers)
+    return JSONBytes(
+        {"error": code, "detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+    )
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONBytes:
     log.exception("unexpected error", exc_info=exc)
-    return JSONBytes({"error": "internal_error", "detail": "fairview failed to handle this "
-                           "request; nothing from it was stored. Retry; if it persists, report it."},
-                          status_code=500)
+    return JSONBytes(
+        {
+            "error": "internal_error",
+            "detail": "fairview failed to handle this "
+            "request; nothing from it was stored. Retry; if it persists, report it.",
+        },
+        status_code=500,
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -51,12 +51,21 @@ class _TooLarge(Exception):
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body: Any = {"error": "body_too_large",
-                 "detail": f"The request body exceeds {limit} bytes; send smaller batches."}
+    body: Any = {
+        "error": "body_too_large",
+        "detail": f"The request body exceeds {limit} bytes; send smaller batches.",
+    }
     payload = orjson.dumps(body)
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -73,6 +82,9 @@ class StripClientIdentity:
         if scope["type"] in ("http", "websocket"):
             scope = dict(scope)
             scope["client"] = None
-            scope["headers"] = [(k, v) for k, v in scope.get("headers", [])
-                                if k not in (b"x-forwarded-for", b"x-real-ip", b"forwarded")]
+            scope["headers"] = [
+                (k, v)
+                for k, v in scope.get("headers", [])
+                if k not in (b"x-forwarded-for", b"x-real-ip", b"forwarded")
+            ]
         await self.app(scope, receive, send)

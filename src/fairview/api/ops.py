@@ -21,7 +21,11 @@ def stats(services: ServicesDep) -> dict[str, Any]:
     """Ingestion counters (accepted + duplicates + rejected = sent) and settlement progress."""
     ingest = services.store.events.stats()
     return {
-        "events": {"sent": ingest.sent, "accepted": ingest.accepted,
-                   "duplicates": ingest.duplicates, "rejected": ingest.rejected},
+        "events": {
+            "sent": ingest.sent,
+            "accepted": ingest.accepted,
+            "duplicates": ingest.duplicates,
+            "rejected": ingest.rejected,
+        },
         "settlement": {"pending_deliveries": services.store.settlement.pending_count()},
     }

@@ -13,7 +13,9 @@ from fairview.serve.context import REGION_PATTERN, DeviceClass
 
 _Money = Annotated[int, Field(strict=True, gt=0, le=10**15)]
 _Name = Annotated[str, Field(min_length=1, max_length=200)]
-_CURRENCIES = frozenset({"EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "CAD", "AUD"})
+_CURRENCIES = frozenset(
+    {"EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "CAD", "AUD"}
+)
 
 
 class _In(BaseModel):
@@ -28,8 +30,11 @@ class AdvertiserCreate(_In):
     @classmethod
     def _known_currency(cls, value: str) -> str:
         if value not in _CURRENCIES:
-            raise PydanticCustomError("unsupported_currency", "currency must be one of {known}",
-                                      {"known": ", ".join(sorted(_CURRENCIES))})
+            raise PydanticCustomError(
+                "unsupported_currency",
+                "currency must be one of {known}",
+                {"known": ", ".join(sorted(_CURRENCIES))},
+            )
         return value
 
 
@@ -50,8 +55,9 @@ class AdvertiserCreated(AdvertiserPublic):
 
 class CampaignCreate(_In):
     name: _Name
-    billing_model: BillingModel = Field(description="cpfv: bid per focused view; "
-                                        "cpm_viewable: bid per 1,000 viewable impressions.")
+    billing_model: BillingModel = Field(
+        description="cpfv: bid per focused view; cpm_viewable: bid per 1,000 viewable impressions."
+    )
     bid: _Money
     budget_total: _Money
     budget_daily: _Money | None = None
@@ -63,8 +69,10 @@ class CampaignCreate(_In):
     def _pays_one(cls, value: int, info: ValidationInfo) -> int:
         model, bid = info.data.get("billing_model"), info.data.get("bid")
         if model is BillingModel.CPFV and bid is not None and bid > value:
-            raise PydanticCustomError("budget_below_bid", "budget_total is below the bid: not "
-                                      "even one focused view could be paid")
+            raise PydanticCustomError(
+                "budget_below_bid",
+                "budget_total is below the bid: not even one focused view could be paid",
+            )
         return value
 
     @field_validator("budget_daily")
@@ -79,7 +87,9 @@ class CampaignCreate(_In):
     @classmethod
     def _aware(cls, value: datetime, info: ValidationInfo) -> datetime:
         if value.tzinfo is None:
-            raise PydanticCustomError("needs_timezone", "give a time zone, e.g. 2026-12-01T00:00:00Z")
+            raise PydanticCustomError(
+                "needs_timezone", "give a time zone, e.g. 2026-12-01T00:00:00Z"
+            )
         value = value.astimezone(UTC)
         starts = info.data.get("starts_at")
         if info.field_name == "ends_at" and starts is not None and value <= starts:
@@ -102,24 +112,36 @@ class CampaignPublic(BaseModel):
 
     @classmethod
     def of(cls, r: CampaignRecord) -> Self:
-        return cls(id=r.id, name=r.name, billing_model=r.billing_model, bid=r.bid,
-                   budget_total=r.budget_total, budget_daily=r.budget_daily,
-                   starts_at=_dt(r.starts_ms), ends_at=_dt(r.ends_ms), status=r.status,
-                   spent=r.spent, created_at=_dt(r.created_ms))
+        return cls(
+            id=r.id,
+            name=r.name,
+            billing_model=r.billing_model,
+            bid=r.bid,
+            budget_total=r.budget_total,
+            budget_daily=r.budget_daily,
+            starts_at=_dt(r.starts_ms),
+            ends_at=_dt(r.ends_ms),
+            status=r.status,
+            spent=r.spent,
+            created_at=_dt(r.created_ms),
+        )
 
 
 class CreativeCreate(_In):
     name: _Name
-    duration_s: float = Field(gt=0, le=600, allow_inf_nan=False,
-                              description="Creative length in seconds (ms precision).")
+    duration_s: float = Field(
+        gt=0, le=600, allow_inf_nan=False, description="Creative length in seconds (ms precision)."
+    )
     media_url: AnyHttpUrl
 
     @field_validator("duration_s")
     @classmethod
     def _viewable_length(cls, value: float) -> float:
         if value < 2.0:
-            raise PydanticCustomError("too_short_to_view", "duration_s below 2 s can never be "
-                                      "MRC-viewable; upload a longer creative")
+            raise PydanticCustomError(
+                "too_short_to_view",
+                "duration_s below 2 s can never be MRC-viewable; upload a longer creative",
+            )
         return value
 
 
@@ -133,19 +155,34 @@ class CreativePublic(BaseModel):
 
     @classmethod
     def of(cls, r: CreativeRecord) -> Self:
-        return cls(id=r.id, campaign_id=r.campaign_id, name=r.name,
-                   duration_s=r.duration_ms / 1000, media_url=r.media_url,
-                   created_at=_dt(r.created_ms))
+        return cls(
+            id=r.id,
+            campaign_id=r.campaign_id,
+            name=r.name,
+            duration_s=r.duration_ms / 1000,
+            media_url=r.media_url,
+            created_at=_dt(r.created_ms),
+        )
 
 
 class DecisionRequest(_In):
     placement: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
-    user_ref: str | None = Field(None, min_length=1, max_length=200, description="The platform's "
-                                 "opaque user reference; fairview keeps only HMAC(pepper, user_ref).")
-    region: str = Field("ZZ", pattern=REGION_PATTERN, description="Coarse region the platform "
-                        "derived, e.g. EU-DE, US-CA or DE; ZZ when unknown. Never an IP address.")
-    device: DeviceClass | None = Field(None, description="Device class; derived from the "
-                                       "User-Agent header when absent.")
+    user_ref: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="The platform's "
+        "opaque user reference; fairview keeps only HMAC(pepper, user_ref).",
+    )
+    region: str = Field(
+        "ZZ",
+        pattern=REGION_PATTERN,
+        description="Coarse region the platform "
+        "derived, e.g. EU-DE, US-CA or DE; ZZ when unknown. Never an IP address.",
+    )
+    device: DeviceClass | None = Field(
+        None, description="Device class; derived from the User-Agent header when absent."
+    )
     count: int = Field(1, ge=1, le=5, strict=True)
 
 

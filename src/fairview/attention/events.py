@@ -72,9 +72,7 @@ QUALIFYING_INTERACTIONS: frozenset[str] = frozenset(
 
 # Events after which the viewer has left the ad: the delivery can be settled
 # once every seq up to the last event is present.
-TERMINAL_TYPES: frozenset[str] = frozenset(
-    {EventType.ENDED, EventType.SWIPE_AWAY, EventType.CLOSE}
-)
+TERMINAL_TYPES: frozenset[str] = frozenset({EventType.ENDED, EventType.SWIPE_AWAY, EventType.CLOSE})
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,11 @@ def _jit(fn: _F) -> _F:
     return cast(_F, njit(cache=True, nogil=True)(fn))
 
 
+def _inline(fn: _F) -> _F:
+    """A small helper of the kernel, inlined where it is called (no call overhead)."""
+    return cast(_F, njit(cache=True, nogil=True, inline="always")(fn))
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class EventColumns:
     """Events of many deliveries as parallel columns (one row per received event).
@@ -246,21 +251,16 @@ def qualify_many(
 #
 # `cols` is the tuple (seq, type, mono_ms, media_s, rate, muted, vis, trusted,
 # kind, from_s, duration_s, recv_ms) of EventColumns arrays. One delivery's rows
-# are first copied, in seq order, into the float matrix `rows` (columns _R_*),
-# so the per-event code reads one small array. The walk keeps its state in two
-# small arrays, `st` (floats, _S_*) and `fl` (ints, _F_*).
+# are first copied, in seq order, into the float matrix `rows` (columns _R_*), so
+# the walk reads one small array. `_walk` is one loop with its state in locals:
+# calls that pass arrays cost more than the work of a pair.
 
 (
-    _R_ADJ, _R_TYPE, _R_MONO, _R_MEDIA, _R_RATE, _R_MUTED, _R_VIS, _R_TRUSTED, _R_KIND,
-    _R_FROM, _R_DUR, _R_RECV,
+    _R_TYPE, _R_MONO, _R_MEDIA, _R_RATE, _R_MUTED, _R_VIS, _R_TRUSTED, _R_KIND, _R_FROM,
+    _R_DUR, _R_RECV, _R_ADJ,
 ) = range(12)  # fmt: skip
-_N_R = 12  # _R_ADJ: 1.0 when the row's seq is the previous kept row's seq + 1
-_S_COV, _S_AUD, _S_PLAYED, _S_RUN, _S_BEST, _S_MRUN, _S_MBEST, _S_Q_AT = range(8)
-(
-    _F_STARTED, _F_CLOSED, _F_PLAYING, _F_MARKED, _F_ENDED_SEEN, _F_JUMPED, _F_GAPPED,
-    _F_Q_BY, _F_BITS, _F_N_COV, _F_N_AUD, _F_N_PLAYED,
-) = range(12)  # fmt: skip
-_IV_COV, _IV_AUD, _IV_PLAYED = range(3)  # which interval set of `ivs`
+_N_R = 12  # _R_TYPE.._R_DUR are the client payload; _R_ADJ = 1.0 when seq = previous + 1
+_IV_COV, _IV_AUD, _IV_PLAYED = range(3)  # the interval sets of `ivs`
 _SMALL_GROUP = 64  # insertion-sort a delivery's rows up to this many, else mergesort
 
 
@@ -270,67 +270,92 @@ def _kernel(delivery: Any, cols: Any, durations: Any) -> tuple[Any, ...]:
     n_d = durations.shape[0]
     focused = np.zeros(n_d, dtype=np.bool_)
     by = np.zeros(n_d, dtype=np.int8)
-    at = np.full(n_d, np.nan)
+    at = np.empty(n_d)
     cov = np.zeros(n_d)
     aud = np.zeros(n_d)
     view = np.zeros(n_d, dtype=np.int8)
-    reason = np.full(n_d, _reason_code(_NO_FF), dtype=np.int8)  # deliveries with no rows
-    order, starts = _row_order(delivery, cols[0], n_d)
-    biggest = np.max(np.diff(starts)) if n_d > 0 else 0
+    reason = np.empty(n_d, dtype=np.int8)
+    order, starts, biggest = _row_order(delivery, cols[0], n_d)
     rows = np.empty((biggest, _N_R))
     seqs = np.empty(biggest, dtype=np.int64)
     ivs = np.empty((3, biggest + 2, 2))
     pieces = np.empty((biggest + 2, 2))
-    st = np.zeros(8)
-    fl = np.zeros(12, dtype=np.int64)
     for d in range(n_d):
-        if starts[d + 1] == starts[d]:
-            continue
-        st[:] = 0.0
-        fl[:] = 0
-        _gather(order, starts[d], starts[d + 1], cols, rows, seqs)
-        n_kept, max_recv = _dedupe(rows, seqs, starts[d + 1] - starts[d], fl)
+        lo, hi = starts[d], starts[d + 1]
+        _gather(order, lo, hi, cols, rows, seqs)
+        n, bits, max_recv = _dedupe(rows, seqs, hi - lo)
         dur = durations[d]
         if np.isnan(dur):
-            dur = _duration(rows, n_kept)
-        _walk(rows, n_kept, dur, max_recv, ivs, pieces, st, fl)
-        cov[d], aud[d] = st[_S_COV], st[_S_AUD]
-        view[d] = _viewability(st)
-        reason[d] = _reason_code(fl[_F_BITS])
-        if reason[d] == 0 and fl[_F_Q_BY] != 0:
-            focused[d], by[d], at[d] = True, fl[_F_Q_BY], st[_S_Q_AT]
+            dur = _duration(rows, n)
+        bits |= _integrity(rows, n, max_recv)
+        bits, q_by, q_at, cov[d], aud[d], view[d] = _walk(rows, n, dur, bits, ivs, pieces)
+        reason[d] = _reason_code(bits)
+        at[d] = q_at if bits == 0 and q_by != 0 else np.nan
+        by[d] = q_by if bits == 0 else 0
+        focused[d] = by[d] != 0
     return focused, by, at, cov, aud, view, reason
 
 
 @_jit
-def _row_order(delivery: Any, seq: Any, n_d: int) -> tuple[Any, Any]:
-    """Rows by (delivery, seq), stable (reference: sorted by seq, never by arrival).
+def _row_order(delivery: Any, seq: Any, n_d: int) -> tuple[Any, Any, int]:
+    """Rows by (delivery, seq) (reference: by seq, never by arrival).
 
     A counting sort by delivery, then each delivery's rows by seq: linear when
-    the rows already arrive in order, as they mostly do.
+    they already arrive in order, as they mostly do. Returns (order, starts of
+    each delivery's rows in order, the largest delivery's row count).
     """
+    n = delivery.shape[0]
     starts = np.zeros(n_d + 1, dtype=np.int64)
-    for i in range(delivery.shape[0]):
+    for i in range(n):
         starts[delivery[i] + 1] += 1
-    starts = np.cumsum(starts)
-    order = np.empty(delivery.shape[0], dtype=np.int64)
-    fill = starts[:-1].copy()
-    for i in range(delivery.shape[0]):
+    biggest = 0
+    for d in range(n_d):
+        biggest = max(biggest, starts[d + 1])
+        starts[d + 1] += starts[d]
+    order = np.empty(n, dtype=np.int64)
+    fill = np.empty(n_d + 1, dtype=np.int64)
+    fill[:] = starts
+    for i in range(n):
         order[fill[delivery[i]]] = i
         fill[delivery[i]] += 1
+    scratch = np.empty(biggest, dtype=np.int64)
     for d in range(n_d):
-        lo, hi = starts[d], starts[d + 1]
-        if hi - lo > _SMALL_GROUP:
-            sub = order[lo:hi].copy()
-            order[lo:hi] = sub[np.argsort(seq[sub], kind="mergesort")]
-            continue
-        for i in range(lo + 1, hi):
-            row, k = order[i], i
-            while k > lo and seq[order[k - 1]] > seq[row]:
-                order[k] = order[k - 1]
-                k -= 1
-            order[k] = row
-    return order, starts
+        if starts[d + 1] - starts[d] <= _SMALL_GROUP:
+            _insertion_sort(order, starts[d], starts[d + 1], seq)
+        else:
+            _merge_sort(order, starts[d], starts[d + 1], seq, scratch)
+    return order, starts, biggest
+
+
+@_jit
+def _insertion_sort(order: Any, lo: int, hi: int, seq: Any) -> None:
+    """Sort order[lo:hi] by seq; linear on sorted input."""
+    for i in range(lo + 1, hi):
+        row, k = order[i], i
+        while k > lo and seq[order[k - 1]] > seq[row]:
+            order[k] = order[k - 1]
+            k -= 1
+        order[k] = row
+
+
+@_jit
+def _merge_sort(order: Any, lo: int, hi: int, seq: Any, scratch: Any) -> None:
+    """Sort order[lo:hi] by seq: insertion-sorted runs, then bottom-up merges."""
+    for run_lo in range(lo, hi, _SMALL_GROUP):
+        _insertion_sort(order, run_lo, min(run_lo + _SMALL_GROUP, hi), seq)
+    width = _SMALL_GROUP
+    while width < hi - lo:
+        for left in range(lo, hi, 2 * width):
+            mid, right = min(left + width, hi), min(left + 2 * width, hi)
+            i, j = left, mid
+            for k in range(right - left):
+                if j >= right or (i < mid and seq[order[i]] <= seq[order[j]]):
+                    scratch[k], i = order[i], i + 1
+                else:
+                    scratch[k], j = order[j], j + 1
+            for k in range(right - left):
+                order[left + k] = scratch[k]
+        width *= 2
 
 
 @_jit
@@ -339,16 +364,6 @@ def _reason_code(bits: int) -> int:
     for k in range(_N_REASONS):
         if bits & (1 << k):
             return k + 1
-    return 0
-
-
-@_jit
-def _viewability(st: Any) -> int:
-    """reference._Walk.verdict: the index into VIEWABILITY."""
-    if st[_S_BEST] >= T_VIEWABLE - EPS:
-        return 1
-    if st[_S_MBEST] >= T_VIEWABLE - EPS:
-        return 2
     return 0
 
 
@@ -366,37 +381,30 @@ def _gather(order: Any, lo: int, hi: int, cols: Any, rows: Any, seqs: Any) -> No
 
 
 @_jit
-def _same_payload(rows: Any, x: int, y: int) -> bool:
-    """reference._payload equality: every client field (NaN equals NaN), `recv_ms` aside."""
-    for c in range(_R_TYPE, _R_RECV):
-        u, v = rows[x, c], rows[y, c]
-        if u != v and not (np.isnan(u) and np.isnan(v)):
-            return False
-    return True
-
-
-@_jit
-def _dedupe(rows: Any, seqs: Any, n: int, fl: Any) -> tuple[int, float]:
-    """reference._dedupe, compacting `rows` in place; returns (n kept, max recv_ms or NaN)."""
-    n_kept, max_recv, g = 0, np.nan, 0
+def _dedupe(rows: Any, seqs: Any, n: int) -> tuple[int, int, float]:
+    """reference._dedupe, compacting `rows` in place: (n kept, reason bits, max recv_ms|NaN)."""
+    n_kept, bits, max_recv, g = 0, 0, np.nan, 0
     while g < n:
         h, same = g, True
         while h < n and seqs[h] == seqs[g]:
-            same = same and (h == g or _same_payload(rows, g, h))
+            for c in range(_R_TYPE, _R_RECV):  # reference._payload: all but recv_ms
+                u, v = rows[h, c], rows[g, c]
+                same = same and (u == v or (np.isnan(u) and np.isnan(v)))
             r = rows[h, _R_RECV]
             if not np.isnan(r) and not r <= max_recv:
                 max_recv = r
             h += 1
         if same:
-            rows[n_kept, :] = rows[g, :]
+            for c in range(_N_R):
+                rows[n_kept, c] = rows[g, c]
             adjacent = n_kept > 0 and seqs[g] == seqs[n_kept - 1] + 1
             seqs[n_kept] = seqs[g]
             rows[n_kept, _R_ADJ] = 1.0 if adjacent else 0.0
             n_kept += 1
         else:
-            fl[_F_BITS] |= _CONFLICT  # the whole seq is dropped: it becomes a gap
+            bits |= _CONFLICT  # the whole seq is dropped: it becomes a gap
         g = h
-    return n_kept, max_recv
+    return n_kept, bits, max_recv
 
 
 @_jit
@@ -410,41 +418,24 @@ def _duration(rows: Any, n: int) -> float:
 
 
 @_jit
-def _integrity(rows: Any, n: int, max_recv: float, fl: Any) -> None:
+def _integrity(rows: Any, n: int, max_recv: float) -> int:
     """reference._integrity_reasons: mono order, the clock bound, first_frame present."""
-    fl[_F_BITS] |= _NO_FF
+    bits = _NO_FF
     last_mono = -np.inf
     for m in range(n):
         if m > 0 and rows[m, _R_MONO] < rows[m - 1, _R_MONO]:
-            fl[_F_BITS] |= _MONO
+            bits |= _MONO
         last_mono = max(last_mono, rows[m, _R_MONO])
         if rows[m, _R_TYPE] == _FIRST_FRAME:
-            fl[_F_BITS] &= ~_NO_FF
+            bits &= ~_NO_FF
     if n > 0 and not np.isnan(max_recv) and last_mono / 1000.0 > max_recv / 1000.0 + CLOCK_TOL:
-        fl[_F_BITS] |= _CLOCK
+        bits |= _CLOCK
+    return bits
 
 
-@_jit
-def _walk(
-    rows: Any, n: int, dur: float, max_recv: float, ivs: Any, pieces: Any, st: Any, fl: Any
-) -> None:
-    """reference.qualify after _dedupe: fill `st` and `fl` for one delivery."""
-    _integrity(rows, n, max_recv, fl)
-    st[_S_Q_AT] = np.nan
-    for m in range(n):
-        if m > 0:
-            _pair(rows, m - 1, m, dur, ivs, pieces, st, fl)
-        _apply(rows, m, dur, st, fl)
-
-
-@_jit
-def _is_jump(t: int) -> bool:
-    return t in (_SEEK, _LOOP)
-
-
-@_jit
+@_inline
 def _vis(t: int, v: float) -> int:
-    """reference._vis as 1/0/-1."""
+    """reference._vis as 1 / 0 / -1 (unknown)."""
     if t == _VIS_ON:
         return 1
     if t in (_VIS_OFF, _BG):
@@ -452,8 +443,9 @@ def _vis(t: int, v: float) -> int:
     return int(v)
 
 
-@_jit
+@_inline
 def _muted(t: int, v: float) -> bool:
+    """reference._muted."""
     if t == _MUTE:
         return True
     if t == _UNMUTE:
@@ -461,82 +453,9 @@ def _muted(t: int, v: float) -> bool:
     return v != 0.0
 
 
-@_jit
-def _is_open(fl: Any) -> bool:
-    return bool(fl[_F_STARTED] != 0 and fl[_F_CLOSED] == 0)
-
-
-@_jit
-def _pair(rows: Any, p: int, q: int, dur: float, ivs: Any, pieces: Any, st: Any, fl: Any) -> None:
-    """reference._Walk.pair: credit the pair (rows p, q) under §7.2 by the state at p."""
-    jump = _is_jump(int(rows[q, _R_TYPE]))
-    b = rows[q, _R_FROM] if jump else rows[q, _R_MEDIA]
-    if rows[q, _R_ADJ] == 0.0 or np.isnan(b):
-        if rows[q, _R_ADJ] == 0.0:
-            fl[_F_GAPPED] = 1
-        st[_S_RUN] = st[_S_MRUN] = 0.0
-        return
-    a = rows[p, _R_MEDIA]
-    rate = rows[p, _R_RATE]
-    dt = (rows[q, _R_MONO] - rows[p, _R_MONO]) / 1000.0
-    dm = b - a
-    tol = DRIFT_TOL_S + DRIFT_TOL_FRACTION * dt
-    if _is_open(fl) and fl[_F_ENDED_SEEN] == 0 and 0.0 < dm <= max(rate, 1.0) * dt + tol:
-        _add(_IV_PLAYED, _F_N_PLAYED, _S_PLAYED, a, b, dur, ivs, pieces, st, fl)
-    t_p = int(rows[p, _R_TYPE])
-    v = _vis(t_p, rows[p, _R_VIS])
-    base = _is_open(fl) and fl[_F_PLAYING] != 0 and abs(rate - 1.0) <= RATE_TOL and dt <= GAP_MAX
-    media_ok = 0.0 < dm <= dt + tol and dm >= dt - tol
-    if base and v == 1 and dm > dt + tol:
-        fl[_F_BITS] |= _DRIFT
-    if base and media_ok and v == 1:
-        length = _credit(a, b, _muted(t_p, rows[p, _R_MUTED]), dur, ivs, pieces, st, fl)
-        st[_S_RUN] += length
-        st[_S_MRUN] += length
-    elif base and media_ok and v == -1:
-        st[_S_RUN] = 0.0
-        st[_S_MRUN] += _clipped_length(a, b, dur)
-    elif not (base and dt == 0.0 and dm == 0.0 and v != 0):
-        st[_S_RUN] = st[_S_MRUN] = 0.0
-    st[_S_BEST] = max(st[_S_BEST], st[_S_RUN])
-    st[_S_MBEST] = max(st[_S_MBEST], st[_S_MRUN])
-    if jump:
-        st[_S_RUN] = st[_S_MRUN] = 0.0
-
-
-@_jit
-def _clip(a: float, b: float, dur: float) -> tuple[float, float]:
-    """reference._Walk._clip."""
-    a = max(a, 0.0)
-    if not np.isnan(dur):
-        b = min(b, dur)
-    return a, b
-
-
-@_jit
-def _clipped_length(a: float, b: float, dur: float) -> float:
-    a, b = _clip(a, b, dur)
-    return max(b - a, 0.0)
-
-
-@_jit
-def _add(
-    iv: int, n_at: int, measure_at: int, a: float, b: float, dur: float, ivs: Any,
-    pieces: Any, st: Any, fl: Any,
-) -> int:  # fmt: skip
-    """reference._Walk._add into interval set `iv`; returns the number of new pieces."""
-    a, b = _clip(a, b, dur)
-    if b <= a:
-        return 0
-    fl[n_at], k = _union_add(ivs, iv, fl[n_at], a, b, pieces)
-    for j in range(k):
-        st[measure_at] += pieces[j, 1] - pieces[j, 0]
-    return k
-
-
-@_jit
+@_inline
 def _union_add(ivs: Any, iv: int, n: int, a: float, b: float, pieces: Any) -> tuple[int, int]:
-    """reference._Union.add: insert [a, b); write the uncovered pieces; (new n, n pieces)."""
+    """reference._Union.add on set `iv` of n intervals: (new n, number of new pieces)."""
     lo = n
     while lo > 0 and ivs[iv, lo - 1, 1] >= a:
         lo -= 1
@@ -565,76 +484,97 @@ def _union_add(ivs: Any, iv: int, n: int, a: float, b: float, pieces: Any) -> tu
 
 
 @_jit
-def _watch_target(dur: float, fl: Any) -> float:
-    """reference._Walk._watch_target; NaN = none yet."""
-    if np.isnan(dur) or dur >= T_FOCUS:
-        return T_FOCUS
-    return dur - END_TOL if fl[_F_MARKED] != 0 else np.nan
+def _walk(
+    rows: Any, n: int, dur: float, bits: int, ivs: Any, pieces: Any
+) -> tuple[int, int, float, float, float, int]:
+    """reference._Walk over one delivery's kept rows.
 
-
-@_jit
-def _credit(
-    a: float, b: float, muted: bool, dur: float, ivs: Any, pieces: Any, st: Any, fl: Any
-) -> float:
-    """reference._Walk._credit: coverage (noting the §7.3 (W) crossing) and audible."""
-    target = _watch_target(dur, fl)
-    before = st[_S_COV]
-    k = _add(_IV_COV, _F_N_COV, _S_COV, a, b, dur, ivs, pieces, st, fl)
-    for j in range(k):
-        s, e = pieces[j, 0], pieces[j, 1]
-        if not np.isnan(target) and before + (e - s) >= target - EPS:
-            _qualify(1, min(e, s + max(0.0, target - before)), st, fl)
-        before += e - s
-    if not muted:
-        _add(_IV_AUD, _F_N_AUD, _S_AUD, a, b, dur, ivs, pieces, st, fl)
-    return _clipped_length(a, b, dur)
-
-
-@_jit
-def _qualify(by: int, at_media_s: float, st: Any, fl: Any) -> None:
-    if fl[_F_Q_BY] == 0:
-        fl[_F_Q_BY] = by
-        st[_S_Q_AT] = at_media_s
-
-
-@_jit
-def _apply(rows: Any, q: int, dur: float, st: Any, fl: Any) -> None:
-    """reference._Walk.apply: move the carried state past row q."""
-    t = int(rows[q, _R_TYPE])
-    if t == _FIRST_FRAME:
-        fl[_F_STARTED] = 1
-    elif t == _INTERACTION:
-        if fl[_F_STARTED] == 0:
-            fl[_F_BITS] |= _EARLY_INTERACTION
-        elif (
-            _is_open(fl) and rows[q, _R_TRUSTED] != 0.0
-            and 0.0 <= rows[q, _R_KIND] < _N_QUALIFYING
-            and _vis(t, rows[q, _R_VIS]) == 1 and st[_S_COV] >= T_MIN_INTERACT - EPS
-        ):  # fmt: skip
-            _qualify(2, rows[q, _R_MEDIA], st, fl)
-    elif t in (_ENDED, _LOOP) and _is_open(fl):
-        _completion(t, dur, st, fl)
-    if _is_jump(t):
-        fl[_F_JUMPED] = 1
-    if t in (_FIRST_FRAME, _PLAY, _HEARTBEAT, _LOOP):
-        fl[_F_PLAYING] = 1
-    elif t in (_PAUSE, _ENDED, _SWIPE_AWAY, _CLOSE):
-        fl[_F_PLAYING] = 0
-    if t in (_ENDED, _SWIPE_AWAY, _CLOSE):
-        fl[_F_CLOSED] = 1
-
-
-@_jit
-def _completion(t: int, dur: float, st: Any, fl: Any) -> None:
-    """reference._Walk._completion."""
-    fl[_F_MARKED] = 1
-    covered = st[_S_COV]
-    if not np.isnan(dur) and dur < T_FOCUS and covered > 0.0 and covered >= dur - END_TOL - EPS:
-        _qualify(1, dur, st, fl)
-    if t == _ENDED and fl[_F_ENDED_SEEN] == 0:
-        fl[_F_ENDED_SEEN] = 1
-        if (
-            not np.isnan(dur) and fl[_F_JUMPED] == 0 and fl[_F_GAPPED] == 0
-            and st[_S_PLAYED] < ENDED_MIN_FRACTION * dur - EPS
-        ):  # fmt: skip
-            fl[_F_BITS] |= _ENDED_EARLY
+    Returns (reason bits, qualified-by code, qualified-at, coverage, audible,
+    viewability code). Row m-1 is the pair's p, row m its q and the event applied.
+    """
+    started = closed = playing = ended_seen = jumped = gapped = False
+    n_cov = n_aud = n_played = 0
+    cov = aud = played = run = best = mrun = mbest = 0.0
+    q_by, q_at = 0, np.nan
+    # reference._Walk._watch_target; for D < T_FOCUS it is set by the first ended/loop
+    target = T_FOCUS if np.isnan(dur) or dur >= T_FOCUS else np.nan
+    for m in range(n):
+        t = int(rows[m, _R_TYPE])
+        jump = t in (_SEEK, _LOOP)
+        is_open = started and not closed
+        b = rows[m, _R_FROM] if jump else rows[m, _R_MEDIA]  # reference._arrival
+        if m > 0 and (rows[m, _R_ADJ] == 0.0 or np.isnan(b)):  # _Walk.pair: not a pair
+            gapped = gapped or rows[m, _R_ADJ] == 0.0
+            run = mrun = 0.0
+        elif m > 0:  # _Walk.pair(p = m - 1, q = m), by the state at p
+            tp = int(rows[m - 1, _R_TYPE])
+            a, rate = rows[m - 1, _R_MEDIA], rows[m - 1, _R_RATE]
+            dt = (rows[m, _R_MONO] - rows[m - 1, _R_MONO]) / 1000.0
+            dm = b - a
+            tol = DRIFT_TOL_S + DRIFT_TOL_FRACTION * dt
+            ca = max(a, 0.0)  # _Walk._clip
+            cb = b if np.isnan(dur) else min(b, dur)
+            length = max(cb - ca, 0.0)
+            if is_open and not ended_seen and 0.0 < dm <= max(rate, 1.0) * dt + tol and cb > ca:
+                n_played, k = _union_add(ivs, _IV_PLAYED, n_played, ca, cb, pieces)
+                for j in range(k):
+                    played += pieces[j, 1] - pieces[j, 0]
+            v = _vis(tp, rows[m - 1, _R_VIS])
+            base = is_open and playing and abs(rate - 1.0) <= RATE_TOL and dt <= GAP_MAX
+            media_ok = 0.0 < dm <= dt + tol and dm >= dt - tol
+            if base and v == 1 and dm > dt + tol:
+                bits |= _DRIFT
+            if base and media_ok and v == 1:  # _Walk._credit
+                if cb > ca:
+                    n_cov, k = _union_add(ivs, _IV_COV, n_cov, ca, cb, pieces)
+                    for j in range(k):
+                        s, e = pieces[j, 0], pieces[j, 1]
+                        if q_by == 0 and not np.isnan(target) and cov + (e - s) >= target - EPS:
+                            q_by, q_at = 1, min(e, s + max(0.0, target - cov))
+                        cov += e - s
+                    if not _muted(tp, rows[m - 1, _R_MUTED]):
+                        n_aud, k = _union_add(ivs, _IV_AUD, n_aud, ca, cb, pieces)
+                        for j in range(k):
+                            aud += pieces[j, 1] - pieces[j, 0]
+                run += length
+                mrun += length
+            elif base and media_ok and v == -1:
+                run = 0.0
+                mrun += length
+            elif not (base and dt == 0.0 and dm == 0.0 and v != 0):
+                run = mrun = 0.0
+            best, mbest = max(best, run), max(mbest, mrun)
+            if jump:
+                run = mrun = 0.0
+        # _Walk.apply(row m)
+        if t == _FIRST_FRAME:
+            started = True
+        elif t == _INTERACTION and not started:
+            bits |= _EARLY_INTERACTION
+        elif t == _INTERACTION:
+            if (
+                q_by == 0 and is_open and rows[m, _R_TRUSTED] != 0.0
+                and 0.0 <= rows[m, _R_KIND] < _N_QUALIFYING
+                and _vis(t, rows[m, _R_VIS]) == 1 and cov >= T_MIN_INTERACT - EPS
+            ):  # fmt: skip
+                q_by, q_at = 2, rows[m, _R_MEDIA]
+        elif (t in (_ENDED, _LOOP)) and is_open:  # _Walk._completion
+            if not np.isnan(dur) and dur < T_FOCUS:
+                target = dur - END_TOL
+                if q_by == 0 and cov > 0.0 and cov >= dur - END_TOL - EPS:
+                    q_by, q_at = 1, dur
+            if t == _ENDED and not ended_seen:
+                ended_seen = True
+                if (
+                    not np.isnan(dur) and not jumped and not gapped
+                    and played < ENDED_MIN_FRACTION * dur - EPS
+                ):  # fmt: skip
+                    bits |= _ENDED_EARLY
+        jumped = jumped or jump
+        if t in (_FIRST_FRAME, _PLAY, _HEARTBEAT, _LOOP):
+            playing = True
+        elif t in (_PAUSE, _ENDED, _SWIPE_AWAY, _CLOSE):
+            playing = False
+        closed = closed or t in (_ENDED, _SWIPE_AWAY, _CLOSE)
+    view = 1 if best >= T_VIEWABLE - EPS else (2 if mbest >= T_VIEWABLE - EPS else 0)
+    return bits, q_by, q_at, cov, aud, view

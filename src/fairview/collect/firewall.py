@@ -9,20 +9,67 @@ depth, before anything else is looked at (ARCHITECTURE §4).
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 # Matched against the field name lower-cased with separators removed.
 _PROHIBITED_PARTS = (
-    "biometric", "emotion", "sentiment", "mood", "affect", "arousal", "valence", "feeling",
-    "gaze", "eyetrack", "eye", "pupil", "blink", "saccade", "fixation",
-    "heart", "pulse", "bpm", "ecg", "eeg", "gsr", "skin", "sweat", "breath", "respirat",
-    "temperature", "bloodpressure", "spo2", "oxygen",
-    "camera", "webcam", "video_frame", "face", "facial", "smile", "expression",
-    "microphone", "mic", "voice", "audiolevel", "speech", "recording",
-    "keystroke", "keypress", "keylog", "typing", "keyboard",
-    "text", "comment", "message", "note", "freeform", "transcript", "search", "query",
+    "biometric",
+    "emotion",
+    "sentiment",
+    "mood",
+    "affect",
+    "arousal",
+    "valence",
+    "feeling",
+    "gaze",
+    "eyetrack",
+    "eye",
+    "pupil",
+    "blink",
+    "saccade",
+    "fixation",
+    "heart",
+    "pulse",
+    "bpm",
+    "ecg",
+    "eeg",
+    "gsr",
+    "skin",
+    "sweat",
+    "breath",
+    "respirat",
+    "temperature",
+    "bloodpressure",
+    "spo2",
+    "oxygen",
+    "camera",
+    "webcam",
+    "video_frame",
+    "face",
+    "facial",
+    "smile",
+    "expression",
+    "microphone",
+    "mic",
+    "voice",
+    "audiolevel",
+    "speech",
+    "recording",
+    "keystroke",
+    "keypress",
+    "keylog",
+    "typing",
+    "keyboard",
+    "text",
+    "comment",
+    "message",
+    "note",
+    "freeform",
+    "transcript",
+    "search",
+    "query",
 )
 # Short names that are prohibited only as the whole name (too short to match inside words).
 _PROHIBITED_EXACT = frozenset({"hr", "hrv", "rr", "bp", "stress"})
@@ -46,7 +93,12 @@ def find_prohibited(payload: Mapping[str, Any], _prefix: str = "") -> Iterator[s
     """Dotted paths of every prohibited field name in `payload`, nested ones included."""
     for key, value in payload.items():
         plain_value = not isinstance(value, Mapping | list)
-        if plain_value and isinstance(key, str) and len(key) < 64 and prohibited_reason(key) is None:
+        if (
+            plain_value
+            and isinstance(key, str)
+            and len(key) < 64
+            and prohibited_reason(key) is None
+        ):
             continue  # the common case, answered from the cache
         path = f"{_prefix}{key}"
         if prohibited_reason(str(key)[:200]) is not None:

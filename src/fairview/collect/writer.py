@@ -27,14 +27,18 @@ class GroupCommitWriter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def submit(self, events: Sequence[LogEvent], refusals: Sequence[Refusal]) -> Future[list[Outcome]]:
+    def submit(
+        self, events: Sequence[LogEvent], refusals: Sequence[Refusal]
+    ) -> Future[list[Outcome]]:
         """Queue an append; the future resolves once it is committed."""
         self._ensure_started()
         future: Future[list[Outcome]] = Future()
         self._queue.put((events, refusals, future))
         return future
 
-    async def append(self, events: Sequence[LogEvent], refusals: Sequence[Refusal]) -> list[Outcome]:
+    async def append(
+        self, events: Sequence[LogEvent], refusals: Sequence[Refusal]
+    ) -> list[Outcome]:
         return await asyncio.wrap_future(self.submit(events, refusals))
 
     def close(self) -> None:
@@ -50,7 +54,9 @@ class GroupCommitWriter:
             return
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="fairview-writer", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="fairview-writer", daemon=True
+                )
                 self._thread.start()
 
     def _run(self) -> None:

@@ -28,8 +28,12 @@ def device_class(user_agent: str | None) -> DeviceClass:
     """Reduce a user agent to one of five classes; the string itself is not kept."""
     if not user_agent:
         return DeviceClass.UNKNOWN
-    for pattern, cls in ((_TV, DeviceClass.TV), (_TABLET, DeviceClass.TABLET),
-                         (_MOBILE, DeviceClass.MOBILE), (_DESKTOP, DeviceClass.DESKTOP)):
+    for pattern, cls in (
+        (_TV, DeviceClass.TV),
+        (_TABLET, DeviceClass.TABLET),
+        (_MOBILE, DeviceClass.MOBILE),
+        (_DESKTOP, DeviceClass.DESKTOP),
+    ):
         if pattern.search(user_agent):
             return cls
     return DeviceClass.UNKNOWN

@@ -71,17 +71,33 @@ class Decider:
             served.append(self._deliver(request, candidate, creative, now_ms))
         return served
 
-    def _deliver(self, request: AdRequest, candidate: Candidate, creative: CreativeRecord,
-                 now_ms: int) -> ServedAd:
-        viewer = None if request.user_ref is None else self._pseudonymiser.viewer_key(request.user_ref)
+    def _deliver(
+        self, request: AdRequest, candidate: Candidate, creative: CreativeRecord, now_ms: int
+    ) -> ServedAd:
+        viewer = (
+            None if request.user_ref is None else self._pseudonymiser.viewer_key(request.user_ref)
+        )
         delivery = DeliveryRecord(
-            id=f"dl_{secrets.token_urlsafe(15)}", campaign_id=candidate.campaign.id,
-            creative_id=creative.id, placement=request.placement, viewer_key=viewer,
-            region=request.region, device_class=request.device_class,
-            mode=MODE_NON_PERSONALISED, duration_ms=creative.duration_ms, issued_ms=now_ms,
+            id=f"dl_{secrets.token_urlsafe(15)}",
+            campaign_id=candidate.campaign.id,
+            creative_id=creative.id,
+            placement=request.placement,
+            viewer_key=viewer,
+            region=request.region,
+            device_class=request.device_class,
+            mode=MODE_NON_PERSONALISED,
+            duration_ms=creative.duration_ms,
+            issued_ms=now_ms,
         )
         self._store.deliveries.record(delivery)
-        token = self._signer.sign(DeliveryClaims(
-            delivery.id, delivery.campaign_id, creative.id, creative.duration_ms, now_ms,
-            delivery.mode))
+        token = self._signer.sign(
+            DeliveryClaims(
+                delivery.id,
+                delivery.campaign_id,
+                creative.id,
+                creative.duration_ms,
+                now_ms,
+                delivery.mode,
+            )
+        )
         return ServedAd(delivery, creative, candidate.campaign.advertiser_id, token)

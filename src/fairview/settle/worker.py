@@ -34,9 +34,19 @@ class SettleReport:
 def to_attention_event(e: LogEvent, issued_ms: int) -> Event:
     """The log's row as the rule's input; receipt time becomes ms after issue."""
     return Event(
-        delivery=e.delivery_id, seq=e.seq, type=e.type, mono_ms=e.mono_ms, media_s=e.media_s,
-        rate=e.rate, muted=e.muted, vis=None if e.vis < 0 else bool(e.vis), trusted=e.trusted,
-        kind=e.kind, from_s=e.from_s, to_s=e.to_s, duration_s=e.duration_s,
+        delivery=e.delivery_id,
+        seq=e.seq,
+        type=e.type,
+        mono_ms=e.mono_ms,
+        media_s=e.media_s,
+        rate=e.rate,
+        muted=e.muted,
+        vis=None if e.vis < 0 else bool(e.vis),
+        trusted=e.trusted,
+        kind=e.kind,
+        from_s=e.from_s,
+        to_s=e.to_s,
+        duration_s=e.duration_s,
         recv_ms=float(e.received_ms - issued_ms),
     )
 
@@ -49,29 +59,57 @@ def qualify_reference(due: Sequence[DueDelivery], events: Sequence[LogEvent]) ->
     for e in events:
         by_delivery[e.delivery_id].append(e)
     return [
-        qualify([to_attention_event(e, d.issued_ms) for e in by_delivery[d.id]],
-                duration_s=d.duration_ms / 1000) if by_delivery[d.id] else _no_events(d.id)
+        qualify(
+            [to_attention_event(e, d.issued_ms) for e in by_delivery[d.id]],
+            duration_s=d.duration_ms / 1000,
+        )
+        if by_delivery[d.id]
+        else _no_events(d.id)
         for d in due
     ]
 
 
 def _no_events(delivery: str) -> Verdict:
-    return Verdict(delivery, False, None, None, 0.0, 0.0, "undetermined", True,
-                   InvalidReason.NO_FIRST_FRAME.value)
+    return Verdict(
+        delivery,
+        False,
+        None,
+        None,
+        0.0,
+        0.0,
+        "undetermined",
+        True,
+        InvalidReason.NO_FIRST_FRAME.value,
+    )
 
 
 def _with_conflicts(due: Sequence[DueDelivery], verdicts: list[Verdict]) -> list[Verdict]:
     """A conflicting duplicate seen by the collector invalidates the delivery (§7.5)."""
     return [
-        replace(v, focused_view=False, qualified_by=None, qualified_at_media_s=None, invalid=True,
-                invalid_reason=InvalidReason.CONFLICTING_DUPLICATE.value) if d.conflict else v
+        replace(
+            v,
+            focused_view=False,
+            qualified_by=None,
+            qualified_at_media_s=None,
+            invalid=True,
+            invalid_reason=InvalidReason.CONFLICTING_DUPLICATE.value,
+        )
+        if d.conflict
+        else v
         for d, v in zip(due, verdicts, strict=True)
     ]
 
 
 class Settler:
-    def __init__(self, store: Store, clock: Clock, *, window_ms: int,
-                 qualifier: Qualifier | None = None, batch: int = 2000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        window_ms: int,
+        qualifier: Qualifier | None = None,
+        batch: int = 2000,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._window_ms = window_ms
@@ -82,7 +120,9 @@ class Settler:
         """Fold every new log event into settlement state; returns how many."""
         total = 0
         while True:
-            n = self._store.settlement.consume(CONSUMER, self._store.events.read_after, 5 * self._batch)
+            n = self._store.settlement.consume(
+                CONSUMER, self._store.events.read_after, 5 * self._batch
+            )
             if n == 0:
                 return total
             total += n
@@ -96,10 +136,14 @@ class Settler:
                 return settled, charged, over
             events = self._store.events.events_for(d.id for d in due)
             verdicts = _with_conflicts(due, self._qualify(due, events))
-            posted = self._store.settlement.post(list(zip(due, verdicts, strict=True)),
-                                                 self._clock.now_ms())
-            settled, charged, over = (settled + posted.settled, charged + posted.charged,
-                                      over + posted.over_delivered)
+            posted = self._store.settlement.post(
+                list(zip(due, verdicts, strict=True)), self._clock.now_ms()
+            )
+            settled, charged, over = (
+                settled + posted.settled,
+                charged + posted.charged,
+                over + posted.over_delivered,
+            )
             if posted.settled == 0:  # another worker is closing these; let it
                 return settled, charged, over
 
@@ -115,8 +159,12 @@ def qualify_fast(due: Sequence[DueDelivery], events: Sequence[LogEvent]) -> list
 
     issued = {d.id: d.issued_ms for d in due}
     durations = {d.id: d.duration_ms / 1000 for d in due}
-    verdicts = {v.delivery: v for v in qualify_many(
-        (to_attention_event(e, issued[e.delivery_id]) for e in events), duration_s=durations)}
+    verdicts = {
+        v.delivery: v
+        for v in qualify_many(
+            (to_attention_event(e, issued[e.delivery_id]) for e in events), duration_s=durations
+        )
+    }
     return [verdicts.get(d.id) or _no_events(d.id) for d in due]
 
 

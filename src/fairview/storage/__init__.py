@@ -34,5 +34,6 @@ def open_store(
     engine = open_engine(url, synchronous=synchronous, schema=schema)
     if upgrade:
         migrate(engine)
-    return Store(engine, Catalog(engine), Deliveries(engine), SqlEventLog(engine),
-                 SettlementStore(engine))
+    return Store(
+        engine, Catalog(engine), Deliveries(engine), SqlEventLog(engine), SettlementStore(engine)
+    )

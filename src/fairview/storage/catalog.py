@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any, Unpack
 
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import Engine, Row, func, insert, or_, select, update
 
 from fairview.domain import (
     AdvertiserRecord,
@@ -53,16 +54,27 @@ class Catalog:
         self._engine = engine
         self._write = writer(engine)
 
-    def create_advertiser(self, name: str, currency: str, now_ms: int) -> tuple[AdvertiserRecord, str]:
+    def create_advertiser(
+        self, name: str, currency: str, now_ms: int
+    ) -> tuple[AdvertiserRecord, str]:
         """Create an account; returns it with its API key, which is shown only this once."""
         record = AdvertiserRecord(new_id("adv"), name, currency, now_ms)
         key = f"fv_{secrets.token_urlsafe(32)}"
         with self._write.begin() as conn:
-            conn.execute(Advertiser.__table__.insert().values(
-                id=record.id, name=name, currency=currency, created_ms=now_ms))
-            conn.execute(ApiKey.__table__.insert().values(
-                key_hash=hash_api_key(key), advertiser_id=record.id, prefix=key[:10],
-                created_ms=now_ms, revoked_ms=None))
+            conn.execute(
+                insert(Advertiser).values(
+                    id=record.id, name=name, currency=currency, created_ms=now_ms
+                )
+            )
+            conn.execute(
+                insert(ApiKey).values(
+                    key_hash=hash_api_key(key),
+                    advertiser_id=record.id,
+                    prefix=key[:10],
+                    created_ms=now_ms,
+                    revoked_ms=None,
+                )
+            )
         return record, key
 
     def advertiser_for_key(self, key: str) -> AdvertiserRecord | None:
@@ -81,20 +93,41 @@ class Catalog:
             row = conn.execute(query.where(Advertiser.id == advertiser_id)).first()
         return None if row is None else AdvertiserRecord(*row)
 
-    def create_campaign(self, advertiser_id: str, spec: CampaignSpec, now_ms: int) -> CampaignRecord:
+    def create_campaign(
+        self, advertiser_id: str, spec: CampaignSpec, now_ms: int
+    ) -> CampaignRecord:
         record = CampaignRecord(
-            id=new_id("cmp"), advertiser_id=advertiser_id, name=spec.name,
-            billing_model=spec.billing_model, bid=spec.bid, budget_total=spec.budget_total,
-            budget_daily=spec.budget_daily, starts_ms=spec.starts_ms, ends_ms=spec.ends_ms,
-            status="active", spent=0, created_ms=now_ms,
+            id=new_id("cmp"),
+            advertiser_id=advertiser_id,
+            name=spec.name,
+            billing_model=spec.billing_model,
+            bid=spec.bid,
+            budget_total=spec.budget_total,
+            budget_daily=spec.budget_daily,
+            starts_ms=spec.starts_ms,
+            ends_ms=spec.ends_ms,
+            status="active",
+            spent=0,
+            created_ms=now_ms,
         )
         with self._write.begin() as conn:
-            conn.execute(Campaign.__table__.insert().values(
-                id=record.id, advertiser_id=advertiser_id, name=spec.name,
-                billing_model=spec.billing_model.value, bid=spec.bid,
-                budget_total=spec.budget_total, budget_daily=spec.budget_daily,
-                starts_ms=spec.starts_ms, ends_ms=spec.ends_ms, status="active",
-                spent=0, billed_units=0, created_ms=now_ms))
+            conn.execute(
+                insert(Campaign).values(
+                    id=record.id,
+                    advertiser_id=advertiser_id,
+                    name=spec.name,
+                    billing_model=spec.billing_model.value,
+                    bid=spec.bid,
+                    budget_total=spec.budget_total,
+                    budget_daily=spec.budget_daily,
+                    starts_ms=spec.starts_ms,
+                    ends_ms=spec.ends_ms,
+                    status="active",
+                    spent=0,
+                    billed_units=0,
+                    created_ms=now_ms,
+                )
+            )
         return record
 
     def set_campaign_status(self, campaign_id: str, status: str) -> None:
@@ -115,17 +148,28 @@ class Catalog:
         return None if row is None else _campaign(row)
 
     def add_creative(self, campaign_id: str, spec: CreativeSpec, now_ms: int) -> CreativeRecord:
-        record = CreativeRecord(new_id("crv"), campaign_id, spec.name, spec.duration_ms,
-                                spec.media_url, now_ms)
+        record = CreativeRecord(
+            new_id("crv"), campaign_id, spec.name, spec.duration_ms, spec.media_url, now_ms
+        )
         with self._write.begin() as conn:
-            conn.execute(Creative.__table__.insert().values(
-                id=record.id, campaign_id=campaign_id, name=spec.name,
-                duration_ms=spec.duration_ms, media_url=spec.media_url, created_ms=now_ms))
+            conn.execute(
+                insert(Creative).values(
+                    id=record.id,
+                    campaign_id=campaign_id,
+                    name=spec.name,
+                    duration_ms=spec.duration_ms,
+                    media_url=spec.media_url,
+                    created_ms=now_ms,
+                )
+            )
         return record
 
     def creatives(self, campaign_id: str) -> list[CreativeRecord]:
-        query = (select(*_CREATIVE_COLUMNS).where(Creative.campaign_id == campaign_id)
-                 .order_by(Creative.created_ms, Creative.id))
+        query = (
+            select(*_CREATIVE_COLUMNS)
+            .where(Creative.campaign_id == campaign_id)
+            .order_by(Creative.created_ms, Creative.id)
+        )
         with self._engine.connect() as conn:
             return [CreativeRecord(*row) for row in conn.execute(query)]
 
@@ -136,14 +180,20 @@ class Catalog:
             .where(CampaignDaySpend.campaign_id == Campaign.id, CampaignDaySpend.day == day)
             .scalar_subquery()
         )
-        query = select(*_CAMPAIGN_COLUMNS).where(
-            Campaign.status == "active",
-            Campaign.starts_ms <= now_ms,
-            Campaign.ends_ms > now_ms,
-            Campaign.spent < Campaign.budget_total,
-            or_(Campaign.budget_daily.is_(None),
-                func.coalesce(day_spent, 0) < Campaign.budget_daily),
-        ).order_by(Campaign.id)
+        query = (
+            select(*_CAMPAIGN_COLUMNS)
+            .where(
+                Campaign.status == "active",
+                Campaign.starts_ms <= now_ms,
+                Campaign.ends_ms > now_ms,
+                Campaign.spent < Campaign.budget_total,
+                or_(
+                    Campaign.budget_daily.is_(None),
+                    func.coalesce(day_spent, 0) < Campaign.budget_daily,
+                ),
+            )
+            .order_by(Campaign.id)
+        )
         creatives_query = select(*_CREATIVE_COLUMNS).order_by(Creative.created_ms, Creative.id)
         with self._engine.connect() as conn:
             campaigns = [_campaign(row) for row in conn.execute(query)]
@@ -155,16 +205,29 @@ class Catalog:
 
 
 _CAMPAIGN_COLUMNS = (
-    Campaign.id, Campaign.advertiser_id, Campaign.name, Campaign.billing_model, Campaign.bid,
-    Campaign.budget_total, Campaign.budget_daily, Campaign.starts_ms, Campaign.ends_ms,
-    Campaign.status, Campaign.spent, Campaign.created_ms,
+    Campaign.id,
+    Campaign.advertiser_id,
+    Campaign.name,
+    Campaign.billing_model,
+    Campaign.bid,
+    Campaign.budget_total,
+    Campaign.budget_daily,
+    Campaign.starts_ms,
+    Campaign.ends_ms,
+    Campaign.status,
+    Campaign.spent,
+    Campaign.created_ms,
 )
 _CREATIVE_COLUMNS = (
-    Creative.id, Creative.campaign_id, Creative.name, Creative.duration_ms, Creative.media_url,
+    Creative.id,
+    Creative.campaign_id,
+    Creative.name,
+    Creative.duration_ms,
+    Creative.media_url,
     Creative.created_ms,
 )
 
 
-def _campaign(row: object) -> CampaignRecord:
-    values = tuple(row)  # type: ignore[call-overload]
+def _campaign(row: Row[Unpack[tuple[Any, ...]]]) -> CampaignRecord:
+    values = tuple(row)
     return CampaignRecord(values[0], values[1], values[2], BillingModel(values[3]), *values[4:])

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from fairview.domain import DeliveryRecord
 from fairview.storage.engine import writer
 from fairview.storage.schema import Delivery, Settlement
 
 _COLUMNS = (
-    Delivery.id, Delivery.campaign_id, Delivery.creative_id, Delivery.placement,
-    Delivery.viewer_key, Delivery.region, Delivery.device_class, Delivery.mode,
-    Delivery.duration_ms, Delivery.issued_ms,
+    Delivery.id,
+    Delivery.campaign_id,
+    Delivery.creative_id,
+    Delivery.placement,
+    Delivery.viewer_key,
+    Delivery.region,
+    Delivery.device_class,
+    Delivery.mode,
+    Delivery.duration_ms,
+    Delivery.issued_ms,
 )
 
 
@@ -23,20 +30,35 @@ class Deliveries:
     def record(self, delivery: DeliveryRecord) -> None:
         """Store the delivery and open its settlement, in one transaction."""
         with self._write.begin() as conn:
-            conn.execute(Delivery.__table__.insert().values(
-                id=delivery.id, campaign_id=delivery.campaign_id,
-                creative_id=delivery.creative_id, placement=delivery.placement,
-                viewer_key=delivery.viewer_key, region=delivery.region,
-                device_class=delivery.device_class, mode=delivery.mode,
-                duration_ms=delivery.duration_ms, issued_ms=delivery.issued_ms, conflict=False))
-            conn.execute(Settlement.__table__.insert().values(
-                delivery_id=delivery.id, issued_ms=delivery.issued_ms, event_count=0,
-                max_seq=-1, terminal=False))
+            conn.execute(
+                insert(Delivery).values(
+                    id=delivery.id,
+                    campaign_id=delivery.campaign_id,
+                    creative_id=delivery.creative_id,
+                    placement=delivery.placement,
+                    viewer_key=delivery.viewer_key,
+                    region=delivery.region,
+                    device_class=delivery.device_class,
+                    mode=delivery.mode,
+                    duration_ms=delivery.duration_ms,
+                    issued_ms=delivery.issued_ms,
+                    conflict=False,
+                )
+            )
+            conn.execute(
+                insert(Settlement).values(
+                    delivery_id=delivery.id,
+                    issued_ms=delivery.issued_ms,
+                    event_count=0,
+                    max_seq=-1,
+                    terminal=False,
+                )
+            )
 
     def get(self, delivery_id: str) -> DeliveryRecord | None:
         with self._engine.connect() as conn:
             row = conn.execute(select(*_COLUMNS).where(Delivery.id == delivery_id)).first()
-        return None if row is None else DeliveryRecord(*row)
+        return None if row is None else DeliveryRecord(*tuple(row))
 
     def count(self) -> int:
         with self._engine.connect() as conn:

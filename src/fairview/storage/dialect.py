@@ -14,7 +14,9 @@ def insert_ignore(conn: Connection, table: Table) -> Any:
     return dialect.insert(table).on_conflict_do_nothing()
 
 
-def add_to_counter(conn: Connection, table: Table, key: dict[str, Any], column: str, delta: int) -> None:
+def add_to_counter(
+    conn: Connection, table: Table, key: dict[str, Any], column: str, delta: int
+) -> None:
     """Upsert `key` and add `delta` to `column` atomically."""
     if delta == 0:
         return

@@ -6,6 +6,8 @@ currency units. Personal data columns are declared in `fairview.registry`.
 
 from __future__ import annotations
 
+from typing import cast
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -32,6 +35,11 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a model (typed as such for the dialect helpers)."""
+    return cast(Table, model.__table__)
 
 
 class Advertiser(Base):

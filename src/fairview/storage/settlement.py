@@ -18,8 +18,8 @@ from fairview.attention.verdict import Verdict
 from fairview.clock import day_of
 from fairview.domain import BillingModel, unit_charge
 from fairview.storage.dialect import add_to_counter, insert_ignore
-from fairview.storage.eventlog import LogHead
 from fairview.storage.engine import writer
+from fairview.storage.eventlog import LogHead
 from fairview.storage.schema import (
     Campaign,
     CampaignDaySpend,
@@ -27,6 +27,7 @@ from fairview.storage.schema import (
     Delivery,
     LedgerEntry,
     Settlement,
+    table_of,
 )
 
 
@@ -87,18 +88,28 @@ class SettlementStore:
         """Unsettled deliveries that are final: terminal with no gap, or past the window."""
         complete = and_(Settlement.terminal, Settlement.event_count == Settlement.max_seq + 1)
         query = (
-            select(Delivery.id, Delivery.campaign_id, Campaign.billing_model,
-                   Delivery.duration_ms, Delivery.issued_ms, Delivery.conflict)
+            select(
+                Delivery.id,
+                Delivery.campaign_id,
+                Campaign.billing_model,
+                Delivery.duration_ms,
+                Delivery.issued_ms,
+                Delivery.conflict,
+            )
             .join(Settlement, Settlement.delivery_id == Delivery.id)
             .join(Campaign, Campaign.id == Delivery.campaign_id)
-            .where(Settlement.settled_ms.is_(None),
-                   or_(complete, Settlement.issued_ms <= now_ms - window_ms))
+            .where(
+                Settlement.settled_ms.is_(None),
+                or_(complete, Settlement.issued_ms <= now_ms - window_ms),
+            )
             .order_by(Settlement.issued_ms, Delivery.id)
             .limit(limit)
         )
         with self._engine.connect() as conn:
-            return [DueDelivery(r[0], r[1], BillingModel(r[2]), r[3], r[4], bool(r[5]))
-                    for r in conn.execute(query)]
+            return [
+                DueDelivery(r[0], r[1], BillingModel(r[2]), r[3], r[4], bool(r[5]))
+                for r in conn.execute(query)
+            ]
 
     def spend_by_campaign(self) -> dict[str, int]:
         with self._engine.connect() as conn:
@@ -106,22 +117,25 @@ class SettlementStore:
 
     def ledger(self) -> list[dict[str, object]]:
         """Every ledger entry, oldest first (for reports and tests; not for hot paths)."""
-        table = LedgerEntry.__table__
+        table = table_of(LedgerEntry)
         with self._engine.connect() as conn:
             rows = conn.execute(select(table).order_by(table.c.id))
             return [dict(r._mapping) for r in rows]
 
     def verdicts(self) -> dict[str, dict[str, object]]:
         """Settled verdicts by delivery id."""
-        table = Settlement.__table__
+        table = table_of(Settlement)
         with self._engine.connect() as conn:
             rows = conn.execute(select(table).where(table.c.settled_ms.is_not(None)))
             return {r.delivery_id: dict(r._mapping) for r in rows}
 
     def pending_count(self) -> int:
         with self._engine.connect() as conn:
-            return len(conn.execute(
-                select(Settlement.delivery_id).where(Settlement.settled_ms.is_(None))).all())
+            return len(
+                conn.execute(
+                    select(Settlement.delivery_id).where(Settlement.settled_ms.is_(None))
+                ).all()
+            )
 
     def post(self, verdicts: Sequence[tuple[DueDelivery, Verdict]], now_ms: int) -> Posted:
         """Record verdicts and charge billable deliveries, all in one transaction."""
@@ -147,8 +161,9 @@ _PROGRESS = (
     .where(Settlement.delivery_id == bindparam("d"))
     .values(
         event_count=Settlement.event_count + bindparam("n"),
-        max_seq=case((Settlement.max_seq < bindparam("m"), bindparam("m")),
-                     else_=Settlement.max_seq),
+        max_seq=case(
+            (Settlement.max_seq < bindparam("m"), bindparam("m")), else_=Settlement.max_seq
+        ),
         terminal=or_(Settlement.terminal, bindparam("t")),
     )
     .execution_options(synchronize_session=False)
@@ -164,7 +179,7 @@ def _progress_params(heads: Sequence[LogHead]) -> list[dict[str, object]]:
 
 
 def _locked_offset(conn: Connection, consumer: str) -> int:
-    conn.execute(insert_ignore(conn, ConsumerOffset.__table__).values(consumer=consumer, pos=0))
+    conn.execute(insert_ignore(conn, table_of(ConsumerOffset)).values(consumer=consumer, pos=0))
     query = select(ConsumerOffset.pos).where(ConsumerOffset.consumer == consumer)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
@@ -175,10 +190,17 @@ def _close(conn: Connection, delivery_id: str, v: Verdict, now_ms: int) -> bool:
     result = conn.execute(
         update(Settlement)
         .where(Settlement.delivery_id == delivery_id, Settlement.settled_ms.is_(None))
-        .values(settled_ms=now_ms, focused_view=v.focused_view, qualified_by=v.qualified_by,
-                qualified_at_media_s=v.qualified_at_media_s, coverage_s=v.coverage_s,
-                audible_coverage_s=v.audible_coverage_s, viewability=v.viewability,
-                invalid=v.invalid, invalid_reason=v.invalid_reason)
+        .values(
+            settled_ms=now_ms,
+            focused_view=v.focused_view,
+            qualified_by=v.qualified_by,
+            qualified_at_media_s=v.qualified_at_media_s,
+            coverage_s=v.coverage_s,
+            audible_coverage_s=v.audible_coverage_s,
+            viewability=v.viewability,
+            invalid=v.invalid,
+            invalid_reason=v.invalid_reason,
+        )
     )
     return result.rowcount == 1
 
@@ -196,26 +218,51 @@ def _billable_kind(model: BillingModel, v: Verdict) -> str | None:
 def _charge(conn: Connection, due: DueDelivery, kind: str, now_ms: int) -> bool | None:
     """Insert the ledger entry and move budgets; None if the entry already existed."""
     day = day_of(due.issued_ms)
-    query = select(Campaign.bid, Campaign.spent, Campaign.billed_units, Campaign.budget_total,
-                   Campaign.budget_daily).where(Campaign.id == due.campaign_id)
+    query = select(
+        Campaign.bid,
+        Campaign.spent,
+        Campaign.billed_units,
+        Campaign.budget_total,
+        Campaign.budget_daily,
+    ).where(Campaign.id == due.campaign_id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     bid, spent, units, total, daily = conn.execute(query).one()
-    day_spent = conn.execute(select(CampaignDaySpend.spent).where(
-        CampaignDaySpend.campaign_id == due.campaign_id, CampaignDaySpend.day == day)).scalar() or 0
+    day_spent = (
+        conn.execute(
+            select(CampaignDaySpend.spent).where(
+                CampaignDaySpend.campaign_id == due.campaign_id, CampaignDaySpend.day == day
+            )
+        ).scalar()
+        or 0
+    )
     amount = unit_charge(due.billing_model, bid, units)
     fits = spent + amount <= total and (daily is None or day_spent + amount <= daily)
-    entry = {"delivery_id": due.id, "campaign_id": due.campaign_id, "kind": kind,
-             "amount": amount if fits else 0, "unbilled_amount": 0 if fits else amount,
-             "day": day, "created_ms": now_ms}
-    table = LedgerEntry.__table__
+    entry = {
+        "delivery_id": due.id,
+        "campaign_id": due.campaign_id,
+        "kind": kind,
+        "amount": amount if fits else 0,
+        "unbilled_amount": 0 if fits else amount,
+        "day": day,
+        "created_ms": now_ms,
+    }
+    table = table_of(LedgerEntry)
     inserted = conn.execute(insert_ignore(conn, table).values(**entry).returning(table.c.id))
     if inserted.first() is None:
         return None
     if not fits:
         return False
-    conn.execute(update(Campaign).where(Campaign.id == due.campaign_id)
-                 .values(spent=Campaign.spent + amount, billed_units=Campaign.billed_units + 1))
-    add_to_counter(conn, CampaignDaySpend.__table__,
-                   {"campaign_id": due.campaign_id, "day": day}, "spent", amount)
+    conn.execute(
+        update(Campaign)
+        .where(Campaign.id == due.campaign_id)
+        .values(spent=Campaign.spent + amount, billed_units=Campaign.billed_units + 1)
+    )
+    add_to_counter(
+        conn,
+        table_of(CampaignDaySpend),
+        {"campaign_id": due.campaign_id, "day": day},
+        "spent",
+        amount,
+    )
     return True
