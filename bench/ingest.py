@@ -28,10 +28,12 @@ from workload import streams
 KEY = "bench-signing-key-" + "x" * 32
 
 
-def run(seconds: float = 8.0, connections: int = 8, workers: int = 2) -> dict[str, Any]:
+def run(
+    seconds: float = 8.0, connections: int = 8, workers: int = 1, database_url: str | None = None
+) -> dict[str, Any]:
     # Long attentive views give deliveries of 100+ events, so batches are full.
     wire = [s for s in streams(5, 20_000, duration_s=30.0) if len(s) >= 100][:4_000]
-    with tempfile.TemporaryDirectory() as tmp, _Server(Path(tmp), workers) as port:
+    with tempfile.TemporaryDirectory() as tmp, _Server(Path(tmp), workers, database_url) as port:
         batched = _load(port, _bodies(wire, 100, "b"), seconds, connections)
         single = _load(port, _bodies(wire, 1, "s"), seconds, connections)
     return {
@@ -113,9 +115,10 @@ def _load(port: int, bodies: list[bytes], seconds: float, connections: int) -> d
 
 
 class _Server:
-    def __init__(self, tmp: Path, workers: int) -> None:
+    def __init__(self, tmp: Path, workers: int, database_url: str | None) -> None:
         self.tmp = tmp
         self.workers = workers
+        self.url = database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
 
     def __enter__(self) -> int:
         sock = socket.socket()

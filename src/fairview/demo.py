@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import multiprocessing
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -28,7 +29,7 @@ import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fairview.api.app import create_app
+from fairview.api.app import SERVER_SWITCH_INTERVAL_S, create_app
 from fairview.clock import ShiftedClock, SystemClock
 from fairview.settings import Environment, Settings
 from fairview.settle.worker import Settler
@@ -134,6 +135,7 @@ def _server(
 
 
 def _serve_forever(settings: Settings, clock: ShiftedClock, sock: socket.socket) -> None:
+    sys.setswitchinterval(SERVER_SWITCH_INTERVAL_S)  # as `fairview serve` does
     store = open_store(
         settings.database_url, synchronous=settings.sqlite_synchronous, upgrade=False
     )

@@ -92,6 +92,13 @@ def _inline(fn: _F) -> _F:
     return cast(_F, njit(cache=True, nogil=True, inline="always")(fn))
 
 
+# dtypes of the EventColumns arrays, in field order (delivery .. recv_ms)
+_DTYPES = (
+    np.int32, np.int64, np.int8, np.float64, np.float64, np.float64, np.int8, np.int8, np.int8,
+    np.int16, np.float64, np.float64, np.float64, np.float64,
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class EventColumns:
     """Events of many deliveries as parallel columns (one row per received event).
@@ -153,24 +160,8 @@ class EventColumns:
                     _nan(e.recv_ms),
                 )
             )
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 14
-        dtypes = (
-            np.int32,
-            np.int64,
-            np.int8,
-            np.float64,
-            np.float64,
-            np.float64,
-            np.int8,
-            np.int8,
-            np.int8,
-            np.int16,
-            np.float64,
-            np.float64,
-            np.float64,
-            np.float64,
-        )
-        arrays = [np.asarray(c, dtype=t) for c, t in zip(cols, dtypes, strict=True)]
+        cols = list(zip(*rows, strict=True)) if rows else [()] * len(_DTYPES)
+        arrays = [np.asarray(c, dtype=t) for c, t in zip(cols, _DTYPES, strict=True)]
         return cls(tuple(ids), *arrays)
 
 
@@ -226,12 +217,16 @@ def qualify_columns(cols: EventColumns, *, duration_s: F64 | None = None) -> Ver
         raise ValueError("duration_s must be positive seconds or NaN")
     if len(cols) and not (cols.delivery.min() >= 0 and cols.delivery.max() < n_deliveries):
         raise ValueError("delivery indexes must lie in range(len(delivery_ids))")
-    columns = (
-        cols.seq, cols.type, cols.mono_ms, cols.media_s, cols.rate, cols.muted, cols.vis,
-        cols.trusted, cols.kind, cols.from_s, cols.duration_s, cols.recv_ms,
-    )  # fmt: skip
-    out = _kernel(cols.delivery, columns, durations.astype(np.float64))
+    out = _kernel(cols.delivery, _kernel_columns(cols), durations.astype(np.float64))
     return VerdictColumns(cols.delivery_ids, *out)
+
+
+def _kernel_columns(cols: EventColumns) -> tuple[npt.NDArray[Any], ...]:
+    """The `cols` tuple the kernel reads (every column but `delivery`)."""
+    return (
+        cols.seq, cols.type, cols.mono_ms, cols.media_s, cols.rate, cols.muted, cols.vis,
+        cols.trusted, cols.kind, cols.from_s, cols.to_s, cols.duration_s, cols.recv_ms,
+    )  # fmt: skip
 
 
 def qualify_many(
@@ -250,16 +245,16 @@ def qualify_many(
 # operations are the same, in the same order, so the results are identical.
 #
 # `cols` is the tuple (seq, type, mono_ms, media_s, rate, muted, vis, trusted,
-# kind, from_s, duration_s, recv_ms) of EventColumns arrays. One delivery's rows
+# kind, from_s, to_s, duration_s, recv_ms) of EventColumns arrays. One delivery's rows
 # are first copied, in seq order, into the float matrix `rows` (columns _R_*), so
 # the walk reads one small array. `_walk` is one loop with its state in locals:
 # calls that pass arrays cost more than the work of a pair.
 
 (
     _R_TYPE, _R_MONO, _R_MEDIA, _R_RATE, _R_MUTED, _R_VIS, _R_TRUSTED, _R_KIND, _R_FROM,
-    _R_DUR, _R_RECV, _R_ADJ,
-) = range(12)  # fmt: skip
-_N_R = 12  # _R_TYPE.._R_DUR are the client payload; _R_ADJ = 1.0 when seq = previous + 1
+    _R_TO, _R_DUR, _R_RECV, _R_ADJ,
+) = range(13)  # fmt: skip
+_N_R = 13  # _R_TYPE.._R_DUR are the client payload; _R_ADJ = 1.0 when seq = previous + 1
 _IV_COV, _IV_AUD, _IV_PLAYED = range(3)  # the interval sets of `ivs`
 _SMALL_GROUP = 64  # insertion-sort a delivery's rows up to this many, else mergesort
 
@@ -314,7 +309,8 @@ def _row_order(delivery: Any, seq: Any, n_d: int) -> tuple[Any, Any, int]:
         starts[d + 1] += starts[d]
     order = np.empty(n, dtype=np.int64)
     fill = np.empty(n_d + 1, dtype=np.int64)
-    fill[:] = starts
+    for d in range(n_d + 1):  # (a loop: an array slice assignment costs seconds to compile)
+        fill[d] = starts[d]
     for i in range(n):
         order[fill[delivery[i]]] = i
         fill[delivery[i]] += 1
@@ -370,14 +366,14 @@ def _reason_code(bits: int) -> int:
 @_jit
 def _gather(order: Any, lo: int, hi: int, cols: Any, rows: Any, seqs: Any) -> None:
     """Copy rows order[lo:hi] into `rows` and `seqs`."""
-    seq, type_, mono, media, rate, muted, vis, trusted, kind, from_s, duration, recv = cols
+    seq, type_, mono, media, rate, muted, vis, trusted, kind, from_s, to_s, duration, recv = cols
     for m in range(hi - lo):
         o = order[lo + m]
         seqs[m] = seq[o]
         rows[m, _R_TYPE], rows[m, _R_MONO], rows[m, _R_MEDIA] = type_[o], mono[o], media[o]
         rows[m, _R_RATE], rows[m, _R_MUTED], rows[m, _R_VIS] = rate[o], muted[o], vis[o]
         rows[m, _R_TRUSTED], rows[m, _R_KIND], rows[m, _R_FROM] = trusted[o], kind[o], from_s[o]
-        rows[m, _R_DUR], rows[m, _R_RECV] = duration[o], recv[o]
+        rows[m, _R_TO], rows[m, _R_DUR], rows[m, _R_RECV] = to_s[o], duration[o], recv[o]
 
 
 @_jit
@@ -503,8 +499,9 @@ def _walk(
         jump = t in (_SEEK, _LOOP)
         is_open = started and not closed
         b = rows[m, _R_FROM] if jump else rows[m, _R_MEDIA]  # reference._arrival
+        if m > 0 and rows[m, _R_ADJ] == 0.0:  # _Walk.pair: a gap
+            gapped, playing = True, False
         if m > 0 and (rows[m, _R_ADJ] == 0.0 or np.isnan(b)):  # _Walk.pair: not a pair
-            gapped = gapped or rows[m, _R_ADJ] == 0.0
             run = mrun = 0.0
         elif m > 0:  # _Walk.pair(p = m - 1, q = m), by the state at p
             tp = int(rows[m - 1, _R_TYPE])
@@ -558,6 +555,7 @@ def _walk(
                 and _vis(t, rows[m, _R_VIS]) == 1 and cov >= T_MIN_INTERACT - EPS
             ):  # fmt: skip
                 q_by, q_at = 2, rows[m, _R_MEDIA]
+                q_at = max(q_at if np.isnan(dur) else min(q_at, dur), 0.0)  # _Walk._clip_point
         elif (t in (_ENDED, _LOOP)) and is_open:  # _Walk._completion
             if not np.isnan(dur) and dur < T_FOCUS:
                 target = dur - END_TOL

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from itertools import pairwise
+from typing import TypeGuard
 
 from fairview.attention.events import (
     QUALIFYING_INTERACTIONS,
@@ -136,7 +137,7 @@ def _integrity_reasons(received: list[Event], kept: list[Event]) -> set[InvalidR
     reasons: set[InvalidReason] = set()
     if any(b.mono_ms < a.mono_ms for a, b in pairwise(kept)):
         reasons.add(InvalidReason.MONO_DECREASING)
-    receipts = [e.recv_ms for e in received if e.recv_ms is not None and not _missing(e.recv_ms)]
+    receipts = [e.recv_ms for e in received if e.recv_ms is not None and not math.isnan(e.recv_ms)]
     # §7.5: nobody watches longer than real time has passed since the ad was issued.
     if receipts and kept:
         last_mono = max(e.mono_ms for e in kept)
@@ -147,7 +148,7 @@ def _integrity_reasons(received: list[Event], kept: list[Event]) -> set[InvalidR
     return reasons
 
 
-def _valid_duration(d: float | None) -> bool:
+def _valid_duration(d: float | None) -> TypeGuard[float]:
     return d is not None and math.isfinite(d) and d > 0.0
 
 
@@ -157,9 +158,8 @@ def _duration(kept: list[Event], override: float | None) -> float | None:
             raise ValueError(f"duration_s must be a positive number of seconds, got {override}")
         return float(override)
     for e in kept:
-        d = e.duration_s
-        if e.type == EventType.FIRST_FRAME and d is not None and _valid_duration(d):
-            return float(d)
+        if e.type == EventType.FIRST_FRAME and _valid_duration(e.duration_s):
+            return float(e.duration_s)
     return None
 
 
@@ -246,9 +246,11 @@ class _Walk:
     def pair(self, p: Event, q: Event) -> None:
         """Credit the pair (p, q) under §7.2, using the state at p."""
         b = _arrival(q)
+        if q.seq != p.seq + 1:
+            # §7.5 Gaps: the missing event could have been a pause or a seek, so the
+            # pair is not credited and the player is not taken to be playing.
+            self.gapped, self.playing = True, False
         if q.seq != p.seq + 1 or b is None:
-            # §7.5 Gaps: the missing event could have been a pause or a seek.
-            self.gapped = self.gapped or q.seq != p.seq + 1
             self._end_runs()
             return
         a = p.media_s
@@ -325,6 +327,11 @@ class _Walk:
             b = min(b, self.duration)
         return a, b
 
+    def _clip_point(self, x: float) -> float:
+        if self.duration is not None:
+            x = min(x, self.duration)
+        return max(x, 0.0)
+
     def _clipped_length(self, a: float, b: float) -> float:
         a, b = self._clip(a, b)
         return max(b - a, 0.0)
@@ -369,7 +376,7 @@ class _Walk:
             and _vis(e) is True
             and self.coverage.measure >= T_MIN_INTERACT - EPS
         ):
-            self._qualify(QualifiedBy.INTERACTION, e.media_s)
+            self._qualify(QualifiedBy.INTERACTION, self._clip_point(e.media_s))
 
     def _completion(self, e: Event) -> None:
         """`ended`/`loop` mark completion (§7.3 (W), §7.6); `ended` is checked (§7.5)."""

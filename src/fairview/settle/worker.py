@@ -70,16 +70,17 @@ def qualify_reference(due: Sequence[DueDelivery], events: Sequence[LogEvent]) ->
 
 
 def _no_events(delivery: str) -> Verdict:
+    """A delivery whose player never sent an event: no impression, as the rule says (§7.5)."""
     return Verdict(
         delivery,
-        False,
-        None,
-        None,
-        0.0,
-        0.0,
-        "undetermined",
-        True,
-        InvalidReason.NO_FIRST_FRAME.value,
+        focused_view=False,
+        qualified_by=None,
+        qualified_at_media_s=None,
+        coverage_s=0.0,
+        audible_coverage_s=0.0,
+        viewability="not_viewable",
+        invalid=True,
+        invalid_reason=InvalidReason.NO_FIRST_FRAME.value,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Engine, Row, func, insert, or_, select, update
 
@@ -228,6 +228,6 @@ _CREATIVE_COLUMNS = (
 )
 
 
-def _campaign(row: Row[Unpack[tuple[Any, ...]]]) -> CampaignRecord:
+def _campaign(row: Row[*tuple[Any, ...]]) -> CampaignRecord:
     values = tuple(row)
     return CampaignRecord(values[0], values[1], values[2], BillingModel(values[3]), *values[4:])
