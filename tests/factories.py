@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from fairview.domain import BillingModel, CampaignRecord, CreativeRecord, DeliveryRecord
@@ -76,9 +75,6 @@ def log_event(
         "duration_s": None,
     }
     fields.update(kw)
-    digest = hashlib.blake2b(
-        repr((seq, type_, mono, media, sorted(fields.items()))).encode(), digest_size=16
-    ).hexdigest()
     return LogEvent(
         delivery_id,
         seq,
@@ -94,7 +90,6 @@ def log_event(
         fields["to_s"],
         fields["duration_s"],
         received_ms,
-        digest,
     )
 
 

@@ -9,7 +9,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fairview.collect.schema import EventIn, decode_fast, digest, parse_events
+from fairview.collect.schema import EventIn, decode_fast, parse_events
 
 _numbers = st.one_of(
     st.integers(-5, 10**8),
@@ -50,7 +50,6 @@ def test_fast_and_detailed_paths_accept_the_same_events(event: dict[str, Any]) -
     assert (fast is not None) == isinstance(detailed, EventIn), (event, detailed)
     if fast is not None:
         assert isinstance(detailed, EventIn)
-        assert digest(fast.events[0]) == digest(detailed)
         for name in EventIn.model_fields:
             assert getattr(fast.events[0], name) == getattr(detailed, name)
 

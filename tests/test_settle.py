@@ -92,7 +92,7 @@ def test_conflicting_duplicate_is_never_billed(store: Store) -> None:
     d = delivery(store, camp, creative)
     events = watched(d.id, 8.0)
     store.events.append(events, [])
-    store.events.append([events[5]._replace(media_s=9.0, digest="other")], [])
+    store.events.append([events[5]._replace(media_s=9.0)], [])
     _settler(store).run_once()
     verdict = store.settlement.verdicts()[d.id]
     assert (verdict["invalid"], verdict["invalid_reason"]) == (True, "conflicting_duplicate")

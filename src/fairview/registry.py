@@ -57,7 +57,6 @@ REGISTRY: tuple[PersonalData, ...] = (
             "to_s",
             "duration_s",
             "received_ms",
-            "digest",
         ),
         "playback and interaction events of one delivery (no biometrics, no free text)",
         "decide focused views and viewability; bill advertisers",

@@ -26,7 +26,8 @@ class Services:
     collector: Collector
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:
+    # async so that FastAPI does not hop to a worker thread just to read app state
     services: Services = request.app.state.services
     return services
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Annotated, Any, Self
 
 import msgspec
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from fairview.attention.events import EventType, InteractionKind
@@ -53,28 +51,6 @@ class EventIn(BaseModel):
         if self.type is EventType.SEEK and (self.from_s is None or self.to_s is None):
             raise ValueError("from_s: a seek event needs both 'from_s' and 'to_s'")
         return self
-
-    def digest(self) -> str:
-        return digest(self)
-
-
-def digest(e: EventIn | FastEvent) -> str:
-    """Fingerprint of the payload (token excluded) to tell exact from conflicting repeats."""
-    parts = (
-        e.seq,
-        e.type,
-        e.mono_ms,
-        e.media_s,
-        e.rate,
-        e.muted,
-        e.vis,
-        e.trusted,
-        e.kind,
-        e.from_s,
-        e.to_s,
-        e.duration_s,
-    )
-    return hashlib.blake2b(orjson.dumps(parts), digest_size=16).hexdigest()
 
 
 _Seconds = Annotated[float, msgspec.Meta(ge=0, le=MAX_MEDIA_S)]

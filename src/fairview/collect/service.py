@@ -14,7 +14,6 @@ from fairview.collect.schema import (
     EventIn,
     FastEvent,
     decode_fast,
-    digest,
     parse_events,
     redact,
 )
@@ -169,7 +168,6 @@ def _log_event(e: EventIn | FastEvent, claims: DeliveryClaims, now_ms: int) -> L
         e.to_s,
         e.duration_s,
         now_ms,
-        digest(e),
     )
 
 

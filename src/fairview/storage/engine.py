@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -59,9 +63,40 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
     return engine
 
 
-def writer(engine: Engine) -> Engine:
-    """The same engine, for transactions that write (SQLite: BEGIN IMMEDIATE)."""
-    return engine.execution_options(immediate=True)
+class Writer:
+    """Opens write transactions (SQLite: BEGIN IMMEDIATE).
+
+    On a SQLite file, writers from every thread and process first queue on an OS
+    file lock: SQLite's own busy handler would make them sleep and poll, which
+    starves group commits when several server processes share one file.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine.execution_options(immediate=True)
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        self._lock_path = None if database in (None, "", ":memory:") else f"{database}.writer-lock"
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self._exclusive(), self._engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        if self._lock_path is None:
+            yield
+            return
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # blocks without holding the GIL
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+
+def writer(engine: Engine) -> Writer:
+    """Write transactions on `engine`."""
+    return Writer(engine)
 
 
 def alembic_config(engine: Engine) -> Config:

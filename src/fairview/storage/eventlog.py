@@ -35,7 +35,10 @@ class LogEvent(NamedTuple):
     to_s: float | None
     duration_s: float | None
     received_ms: int
-    digest: str
+
+    def payload(self) -> tuple[object, ...]:
+        """What the player sent (receipt time aside): equal payloads are exact repeats."""
+        return tuple(self[1:13])
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +112,7 @@ class SqlEventLog:
             # Appends are serialised (SQLite's single writer, PostgreSQL's advisory lock),
             # so "look up, then insert what is new" cannot race with another append.
             serialise_appends(conn)
-            stored = _stored_digests(conn, list(firsts))
+            stored = _stored_payloads(conn, list(firsts))
             fresh = [e for key, e in firsts.items() if key not in stored]
             if fresh:
                 conn.exec_driver_sql(_insert_sql(conn), fresh)
@@ -121,7 +124,7 @@ class SqlEventLog:
                     outcomes[i] = (
                         Outcome.ACCEPTED
                         if known is None
-                        else (Outcome.DUPLICATE if known == event.digest else Outcome.CONFLICT)
+                        else (Outcome.DUPLICATE if known == event.payload() else Outcome.CONFLICT)
                     )
                 if outcomes[i] is Outcome.CONFLICT:
                     conflicts.add(event.delivery_id)
@@ -184,12 +187,15 @@ def _dedup_within(
             firsts[key] = event
             outcomes.append(None)
         else:
-            outcomes.append(Outcome.DUPLICATE if first.digest == event.digest else Outcome.CONFLICT)
+            same = first.payload() == event.payload()
+            outcomes.append(Outcome.DUPLICATE if same else Outcome.CONFLICT)
     return firsts, outcomes
 
 
-def _stored_digests(conn: Connection, keys: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
-    """Digests of the events already stored under `keys`.
+def _stored_payloads(
+    conn: Connection, keys: list[tuple[str, int]]
+) -> dict[tuple[str, int], tuple[object, ...]]:
+    """Payloads of the events already stored under `keys`.
 
     One indexed range query per delivery, over the seqs the batch carries: for the
     usual fresh batch it reads nothing.
@@ -199,14 +205,20 @@ def _stored_digests(conn: Connection, keys: list[tuple[str, int]]) -> dict[tuple
         span = spans.setdefault(delivery, [seq, seq])
         span[0], span[1] = min(span[0], seq), max(span[1], seq)
     wanted = set(keys)
-    found: dict[tuple[str, int], str] = {}
+    found: dict[tuple[str, int], tuple[object, ...]] = {}
     for delivery, (low, high) in spans.items():
         rows = conn.execute(_STORED, {"d": delivery, "low": low, "high": high})
-        found.update(((delivery, seq), d) for seq, d in rows if (delivery, seq) in wanted)
+        found.update(((delivery, r[0]), _normal(r)) for r in rows if (delivery, r[0]) in wanted)
     return found
 
 
-_STORED = select(EventRecord.seq, EventRecord.digest).where(
+def _normal(row: Sequence[object]) -> tuple[object, ...]:
+    """A stored payload as the collector builds it (drivers return booleans as 0/1)."""
+    seq, type_, mono, media, rate, muted, vis, trusted, *rest = row
+    return (seq, type_, mono, media, rate, bool(muted), vis, bool(trusted), *rest)
+
+
+_STORED = select(*(table_of(EventRecord).c[name] for name in list(LogEvent._fields)[1:13])).where(
     EventRecord.delivery_id == bindparam("d"),
     EventRecord.seq.between(bindparam("low"), bindparam("high")),
 )

@@ -130,7 +130,6 @@ class EventRecord(Base):
     to_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     received_ms: Mapped[int] = mapped_column(BigInteger)
-    digest: Mapped[str] = mapped_column(String(32))
 
 
 class FailedEvent(Base):

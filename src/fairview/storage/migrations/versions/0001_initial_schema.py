@@ -60,7 +60,6 @@ def upgrade() -> None:
         sa.Column("to_s", sa.Float(), nullable=True),
         sa.Column("duration_s", sa.Float(), nullable=True),
         sa.Column("received_ms", sa.BigInteger(), nullable=False),
-        sa.Column("digest", sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint("pos", name=op.f("pk_events")),
         sa.UniqueConstraint("delivery_id", "seq", name=op.f("uq_events_delivery_id")),
     )
