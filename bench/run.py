@@ -41,6 +41,8 @@ def main() -> None:
     print("settlement …", flush=True)
     settle = settlement.run()
     print(settle, flush=True)
+    settle["end_to_end"] = settlement.run_end_to_end()
+    print(settle["end_to_end"], flush=True)
     print("ingestion …", flush=True)
     ingestion = ingest.run()
     print(ingestion, flush=True)
@@ -69,6 +71,7 @@ def main() -> None:
 
 def render(r: dict[str, Any]) -> str:
     m, s, i = r["machine"], r["settlement"], r["ingestion"]
+    e = s["end_to_end"]
     b, one = i["batch_100"], i["single_event"]
     return f"""# Benchmarks
 

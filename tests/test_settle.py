@@ -142,17 +142,17 @@ _CRASHING_WORKER = textwrap.dedent("""
     from fairview.storage import open_store
 
     url, schema, marker, at = sys.argv[1], sys.argv[2] or None, Path(sys.argv[3]), int(sys.argv[4])
-    original, calls = settlement._charge, [0]
+    original, calls = settlement._charge_all, [0]
 
     def slow_charge(*args, **kwargs):
         calls[0] += 1
         result = original(*args, **kwargs)
-        if calls[0] == 5:  # inside an open transaction, after several committed batches
+        if calls[0] == 4:  # inside an open transaction, after several committed batches
             marker.write_text("mid-batch")
             time.sleep(60)
         return result
 
-    settlement._charge = slow_charge
+    settlement._charge_all = slow_charge
     store = open_store(url, schema=schema, synchronous="NORMAL")
     Settler(store, ShiftedClock(at), window_ms=86_400_000, batch=3).run_once()
 """)

@@ -12,6 +12,9 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
+from fairview.attention import fast
 from fairview.attention.events import Event
 from fairview.attention.verdict import InvalidReason, Verdict
 from fairview.clock import Clock
@@ -156,17 +159,41 @@ class Settler:
 
 def qualify_fast(due: Sequence[DueDelivery], events: Sequence[LogEvent]) -> list[Verdict]:
     """Qualify with the compiled fast path: all deliveries in one columnar pass."""
-    from fairview.attention.fast import qualify_many
+    cols = log_columns(due, events)
+    durations = np.array([d.duration_ms / 1000 for d in due], dtype=np.float64)
+    return fast.qualify_columns(cols, duration_s=durations).to_verdicts()
 
-    issued = {d.id: d.issued_ms for d in due}
-    durations = {d.id: d.duration_ms / 1000 for d in due}
-    verdicts = {
-        v.delivery: v
-        for v in qualify_many(
-            (to_attention_event(e, issued[e.delivery_id]) for e in events), duration_s=durations
-        )
-    }
-    return [verdicts.get(d.id) or _no_events(d.id) for d in due]
+
+def log_columns(due: Sequence[DueDelivery], events: Sequence[LogEvent]) -> fast.EventColumns:
+    """The log's rows as the kernel's columns, without a Python object per event.
+
+    Deliveries are numbered in `due` order (so every due delivery has a verdict row,
+    events or not); receipt times become ms after each delivery's issue.
+    """
+    index = {d.id: i for i, d in enumerate(due)}
+    issued = np.array([d.issued_ms for d in due], dtype=np.float64)
+    c = list(zip(*events, strict=True)) if events else [()] * len(LogEvent._fields)
+    delivery = np.fromiter((index[d] for d in c[0]), dtype=np.int32, count=len(events))
+    kinds = fast.KIND_CODES
+    return fast.EventColumns(
+        delivery_ids=tuple(index),
+        delivery=delivery,
+        seq=np.asarray(c[1], dtype=np.int64),
+        type=np.fromiter((fast.TYPE_CODES[t] for t in c[2]), dtype=np.int8, count=len(events)),
+        mono_ms=np.asarray(c[3], dtype=np.float64),
+        media_s=np.asarray(c[4], dtype=np.float64),
+        rate=np.asarray(c[5], dtype=np.float64),
+        muted=np.asarray(c[6], dtype=np.int8),
+        vis=np.asarray(c[7], dtype=np.int8),
+        trusted=np.asarray(c[8], dtype=np.int8),
+        kind=np.fromiter(
+            (-1 if k is None else kinds[k] for k in c[9]), dtype=np.int16, count=len(events)
+        ),
+        from_s=np.asarray(c[10], dtype=np.float64),
+        to_s=np.asarray(c[11], dtype=np.float64),
+        duration_s=np.asarray(c[12], dtype=np.float64),
+        recv_ms=np.asarray(c[13], dtype=np.float64) - issued[delivery],
+    )
 
 
 def default_qualifier() -> Qualifier:

@@ -150,7 +150,7 @@ class SqlEventLog:
             .limit(limit)
         )
         with self._engine.connect() as conn:
-            return [LogHead(*row) for row in conn.execute(query)]
+            return [LogHead(*row) for row in conn.execute(query).tuples().fetchall()]
 
     def events_for(self, delivery_ids: Iterable[str]) -> list[LogEvent]:
         wanted = list(delivery_ids)
@@ -161,7 +161,8 @@ class SqlEventLog:
                 query = select(*columns).where(
                     EventRecord.delivery_id.in_(wanted[start : start + 500])
                 )
-                out.extend(LogEvent(*row) for row in conn.execute(query.order_by(EventRecord.pos)))
+                rows = conn.execute(query.order_by(EventRecord.pos)).tuples().fetchall()
+                out.extend(map(LogEvent._make, rows))
         return out
 
     def stats(self) -> IngestStats:

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, and_, bindparam, case, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, insert, or_, select, update
 
 from fairview.attention.events import TERMINAL_TYPES
 from fairview.attention.verdict import Verdict
 from fairview.clock import day_of
 from fairview.domain import BillingModel, unit_charge
-from fairview.storage.dialect import add_to_counter, insert_ignore
+from fairview.storage.dialect import insert_ignore
 from fairview.storage.engine import writer
 from fairview.storage.eventlog import LogHead
 from fairview.storage.schema import (
@@ -138,22 +138,19 @@ class SettlementStore:
             )
 
     def post(self, verdicts: Sequence[tuple[DueDelivery, Verdict]], now_ms: int) -> Posted:
-        """Record verdicts and charge billable deliveries, all in one transaction."""
-        settled = charged = over = 0
+        """Record verdicts and charge billable deliveries, all in one transaction.
+
+        Only deliveries still open when the transaction holds them are closed and
+        charged, so a verdict posted twice, or by two workers, is counted once.
+        """
         with self._write.begin() as conn:
-            for due, verdict in verdicts:
-                if not _close(conn, due.id, verdict, now_ms):
-                    continue
-                settled += 1
-                kind = _billable_kind(due.billing_model, verdict)
-                if kind is None:
-                    continue
-                billed = _charge(conn, due, kind, now_ms)
-                if billed is True:
-                    charged += 1
-                elif billed is False:
-                    over += 1
-        return Posted(settled, charged, over)
+            still_open = _open_among(conn, [d.id for d, _ in verdicts])
+            mine = [(d, v) for d, v in verdicts if d.id in still_open]
+            if mine:
+                conn.execute(_CLOSE, [_close_params(d.id, v, now_ms) for d, v in mine])
+            billable = [(d, k) for d, v in mine if (k := _billable_kind(d.billing_model, v))]
+            charged, over = _charge_all(conn, billable, now_ms) if billable else (0, 0)
+        return Posted(len(mine), charged, over)
 
 
 _PROGRESS = (
@@ -186,23 +183,49 @@ def _locked_offset(conn: Connection, consumer: str) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def _close(conn: Connection, delivery_id: str, v: Verdict, now_ms: int) -> bool:
-    result = conn.execute(
-        update(Settlement)
-        .where(Settlement.delivery_id == delivery_id, Settlement.settled_ms.is_(None))
-        .values(
-            settled_ms=now_ms,
-            focused_view=v.focused_view,
-            qualified_by=v.qualified_by,
-            qualified_at_media_s=v.qualified_at_media_s,
-            coverage_s=v.coverage_s,
-            audible_coverage_s=v.audible_coverage_s,
-            viewability=v.viewability,
-            invalid=v.invalid,
-            invalid_reason=v.invalid_reason,
+def _open_among(conn: Connection, ids: list[str]) -> set[str]:
+    """Which of `ids` are unsettled, locked for this transaction (PostgreSQL: FOR UPDATE)."""
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        query = select(Settlement.delivery_id).where(
+            Settlement.delivery_id.in_(ids[start : start + 500]), Settlement.settled_ms.is_(None)
         )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        found.update(conn.execute(query).scalars())
+    return found
+
+
+_CLOSE = (
+    update(Settlement)
+    .where(Settlement.delivery_id == bindparam("p_delivery"), Settlement.settled_ms.is_(None))
+    .values(
+        settled_ms=bindparam("p_now"),
+        focused_view=bindparam("p_focused"),
+        qualified_by=bindparam("p_by"),
+        qualified_at_media_s=bindparam("p_at"),
+        coverage_s=bindparam("p_coverage"),
+        audible_coverage_s=bindparam("p_audible"),
+        viewability=bindparam("p_viewability"),
+        invalid=bindparam("p_invalid"),
+        invalid_reason=bindparam("p_reason"),
     )
-    return result.rowcount == 1
+)
+
+
+def _close_params(delivery_id: str, v: Verdict, now_ms: int) -> dict[str, object]:
+    return {
+        "p_delivery": delivery_id,
+        "p_now": now_ms,
+        "p_focused": v.focused_view,
+        "p_by": v.qualified_by,
+        "p_at": v.qualified_at_media_s,
+        "p_coverage": v.coverage_s,
+        "p_audible": v.audible_coverage_s,
+        "p_viewability": v.viewability,
+        "p_invalid": v.invalid,
+        "p_reason": v.invalid_reason,
+    }
 
 
 def _billable_kind(model: BillingModel, v: Verdict) -> str | None:
@@ -215,54 +238,102 @@ def _billable_kind(model: BillingModel, v: Verdict) -> str | None:
     return None
 
 
-def _charge(conn: Connection, due: DueDelivery, kind: str, now_ms: int) -> bool | None:
-    """Insert the ledger entry and move budgets; None if the entry already existed."""
-    day = day_of(due.issued_ms)
+@dataclass
+class _Budget:
+    """A campaign's money while one transaction charges it."""
+
+    model: BillingModel
+    bid: int
+    spent: int
+    units: int
+    total: int
+    daily: int | None
+
+
+def _charge_all(
+    conn: Connection, billable: list[tuple[DueDelivery, str]], now_ms: int
+) -> tuple[int, int]:
+    """Ledger entries for `billable`, in order; budgets move with them and never past a cap.
+
+    Campaign rows are locked for the transaction (SQLite: the write lock; PostgreSQL:
+    FOR UPDATE), so reading, computing and writing absolute values is safe.
+    """
+    budgets = _budgets(conn, sorted({d.campaign_id for d, _ in billable}))
+    days = _day_spend(conn, budgets, sorted({day_of(d.issued_ms) for d, _ in billable}))
+    entries = []
+    charged = over = 0
+    for due, kind in billable:
+        b, day = budgets[due.campaign_id], day_of(due.issued_ms)
+        amount = unit_charge(b.model, b.bid, b.units)
+        spent_today = days.get((due.campaign_id, day), 0)
+        fits = b.spent + amount <= b.total and (b.daily is None or spent_today + amount <= b.daily)
+        if fits:
+            b.spent, b.units = b.spent + amount, b.units + 1
+            days[(due.campaign_id, day)] = spent_today + amount
+            charged += 1
+        else:
+            over += 1
+        entries.append(
+            {
+                "delivery_id": due.id,
+                "campaign_id": due.campaign_id,
+                "kind": kind,
+                "amount": amount if fits else 0,
+                "unbilled_amount": 0 if fits else amount,
+                "day": day,
+                "created_ms": now_ms,
+            }
+        )
+    # A plain insert: the unique (delivery, kind) constraint is the last line of defence,
+    # and a violation rolls the whole batch back rather than charging anything twice.
+    conn.execute(insert(LedgerEntry), entries)
+    conn.execute(
+        _SET_BUDGET,
+        [{"p_id": cid, "p_spent": b.spent, "p_units": b.units} for cid, b in budgets.items()],
+    )
+    for (cid, day), spent in days.items():
+        _set_day_spend(conn, cid, day, spent)
+    return charged, over
+
+
+def _budgets(conn: Connection, campaign_ids: list[str]) -> dict[str, _Budget]:
     query = select(
+        Campaign.id,
+        Campaign.billing_model,
         Campaign.bid,
         Campaign.spent,
         Campaign.billed_units,
         Campaign.budget_total,
         Campaign.budget_daily,
-    ).where(Campaign.id == due.campaign_id)
+    ).where(Campaign.id.in_(campaign_ids))
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    bid, spent, units, total, daily = conn.execute(query).one()
-    day_spent = (
-        conn.execute(
-            select(CampaignDaySpend.spent).where(
-                CampaignDaySpend.campaign_id == due.campaign_id, CampaignDaySpend.day == day
-            )
-        ).scalar()
-        or 0
-    )
-    amount = unit_charge(due.billing_model, bid, units)
-    fits = spent + amount <= total and (daily is None or day_spent + amount <= daily)
-    entry = {
-        "delivery_id": due.id,
-        "campaign_id": due.campaign_id,
-        "kind": kind,
-        "amount": amount if fits else 0,
-        "unbilled_amount": 0 if fits else amount,
-        "day": day,
-        "created_ms": now_ms,
-    }
-    table = table_of(LedgerEntry)
-    inserted = conn.execute(insert_ignore(conn, table).values(**entry).returning(table.c.id))
-    if inserted.first() is None:
-        return None
-    if not fits:
-        return False
+    return {r[0]: _Budget(BillingModel(r[1]), *r[2:]) for r in conn.execute(query)}
+
+
+def _day_spend(
+    conn: Connection, budgets: dict[str, _Budget], days: list[str]
+) -> dict[tuple[str, str], int]:
+    query = select(
+        CampaignDaySpend.campaign_id, CampaignDaySpend.day, CampaignDaySpend.spent
+    ).where(CampaignDaySpend.campaign_id.in_(list(budgets)), CampaignDaySpend.day.in_(days))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {(r[0], r[1]): int(r[2]) for r in conn.execute(query)}
+
+
+_SET_BUDGET = (
+    update(Campaign)
+    .where(Campaign.id == bindparam("p_id"))
+    .values(spent=bindparam("p_spent"), billed_units=bindparam("p_units"))
+)
+
+
+def _set_day_spend(conn: Connection, campaign_id: str, day: str, spent: int) -> None:
+    table = table_of(CampaignDaySpend)
+    conn.execute(insert_ignore(conn, table).values(campaign_id=campaign_id, day=day, spent=0))
     conn.execute(
-        update(Campaign)
-        .where(Campaign.id == due.campaign_id)
-        .values(spent=Campaign.spent + amount, billed_units=Campaign.billed_units + 1)
+        update(CampaignDaySpend)
+        .where(CampaignDaySpend.campaign_id == campaign_id, CampaignDaySpend.day == day)
+        .values(spent=spent)
     )
-    add_to_counter(
-        conn,
-        table_of(CampaignDaySpend),
-        {"campaign_id": due.campaign_id, "day": day},
-        "spent",
-        amount,
-    )
-    return True
