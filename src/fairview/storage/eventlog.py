@@ -150,7 +150,7 @@ class SqlEventLog:
             .limit(limit)
         )
         with self._engine.connect() as conn:
-            return [LogHead(*row) for row in conn.execute(query).tuples().fetchall()]
+            return [LogHead(*row) for row in conn.execute(query).fetchall()]
 
     def events_for(self, delivery_ids: Iterable[str]) -> list[LogEvent]:
         wanted = list(delivery_ids)
@@ -161,7 +161,7 @@ class SqlEventLog:
                 query = select(*columns).where(
                     EventRecord.delivery_id.in_(wanted[start : start + 500])
                 )
-                rows = conn.execute(query.order_by(EventRecord.pos)).tuples().fetchall()
+                rows = conn.execute(query.order_by(EventRecord.pos)).fetchall()
                 out.extend(map(LogEvent._make, rows))
         return out
 
