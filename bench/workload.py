@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from fairview.attention.events import Event
 from fairview.sim import simulate
 
-_FIELDS = (
-    "seq",
-    "type",
-    "mono_ms",
-    "media_s",
-    "rate",
-    "muted",
-    "vis",
-    "trusted",
-    "kind",
-    "from_s",
-    "to_s",
-    "duration_s",
-)
+_FIELDS = tuple(f.name for f in fields(Event) if f.name not in ("delivery", "recv_ms"))
 
 
 def streams(

@@ -20,6 +20,13 @@ from factories import T0
 
 
 @pytest.fixture
+def buyer(client: TestClient) -> tuple[dict[str, str], str]:
+    """An advertiser's auth headers and one of its live campaigns."""
+    headers = advertiser(client)
+    return headers, live_campaign(client, headers)
+
+
+@pytest.fixture
 def token(client: TestClient) -> str:
     live_campaign(client, advertiser(client))
     tok: str = served(client, user_ref="viewer-1")["token"]
@@ -223,7 +230,33 @@ def test_generated_bad_input_never_500_and_counts_add_up(
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(content=st.binary(max_size=200) | _json.map(lambda v: json.dumps(v).encode()))
-def test_generated_bad_bodies_never_500(client: TestClient, content: bytes) -> None:
+def test_generated_bad_bodies_never_500(
+    client: TestClient, buyer: tuple[dict[str, str], str], content: bytes
+) -> None:
+    headers = {"content-type": "application/json"}
     for path in ("/v1/events", "/v1/decisions", "/v1/advertisers"):
-        r = client.post(path, content=content, headers={"content-type": "application/json"})
+        r = client.post(path, content=content, headers=headers)
         assert r.status_code < 500, (path, content, r.text)
+    auth, campaign_id = buyer
+    for path in ("/v1/campaigns", f"/v1/campaigns/{campaign_id}/creatives"):
+        r = client.post(path, content=content, headers={**headers, **auth})
+        assert r.status_code < 500, (path, content, r.text)
+        assert r.json()["error"]
+
+
+class _BrokenLog:
+    def append(self, events: Any, refusals: Any) -> Any:
+        raise OSError("disk full")
+
+
+def test_store_failure_is_503_and_says_nothing_was_kept() -> None:
+    import asyncio
+
+    from fairview.collect.writer import GroupCommitWriter
+    from fairview.errors import FairviewError
+
+    writer = GroupCommitWriter(_BrokenLog())  # type: ignore[arg-type]
+    with pytest.raises(FairviewError) as caught:
+        asyncio.run(writer.append([], []))
+    writer.close()
+    assert (caught.value.code, caught.value.status) == ("store_unavailable", 503)

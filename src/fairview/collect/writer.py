@@ -8,12 +8,16 @@ always means "on disk"; grouping concurrent requests amortises the commit cost
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 
+from fairview.errors import FairviewError
 from fairview.storage.eventlog import EventLog, LogEvent, Outcome, Refusal
+
+log = logging.getLogger("fairview.collect")
 
 _Job = tuple[Sequence[LogEvent], Sequence[Refusal], Future[list[Outcome]]]
 _STOP = None
@@ -86,9 +90,13 @@ class GroupCommitWriter:
         refusals = [r for job in group for r in job[1]]
         try:
             outcomes = self._log.append(events, refusals)
-        except Exception as exc:  # every waiting request learns that nothing was stored
+        except Exception:  # every waiting request learns that nothing was stored
+            log.exception("event log append failed; %d events not stored", len(events))
             for _, _, future in group:
-                future.set_exception(exc)
+                future.set_exception(FairviewError(
+                    "store_unavailable", "The event log could not store this batch; nothing "
+                    "from it was kept. Retry the same batch later (it is safe to resend).",
+                    status=503))
             return
         start = 0
         for job_events, _, future in group:
