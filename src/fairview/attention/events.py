@@ -75,6 +75,18 @@ QUALIFYING_INTERACTIONS: frozenset[str] = frozenset(
 TERMINAL_TYPES: frozenset[str] = frozenset({EventType.ENDED, EventType.SWIPE_AWAY, EventType.CLOSE})
 
 
+# Fields that only some event types may carry: field -> the types that may carry it.
+# The collector and `fairview qualify` both refuse them anywhere else.
+ONLY_ON: dict[str, frozenset[str]] = {
+    "kind": frozenset({EventType.INTERACTION.value}),
+    "from_s": frozenset({EventType.SEEK.value, EventType.LOOP.value}),
+    "to_s": frozenset({EventType.SEEK.value, EventType.LOOP.value}),
+    "duration_s": frozenset({EventType.FIRST_FRAME.value}),
+}
+SEEK_TOL_S = 0.0005
+"""A jump's `to_s` and its `media_s` are the same playhead, to the millisecond."""
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One playback event of one delivery.

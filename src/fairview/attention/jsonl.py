@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from fairview.attention.events import Event, EventType, InteractionKind
+from fairview.attention.events import ONLY_ON, SEEK_TOL_S, Event, EventType, InteractionKind
 from fairview.attention.fast import qualify_many
 
 REQUIRED_FIELDS = ("delivery", "seq", "type", "mono_ms", "media_s")
@@ -24,15 +24,6 @@ _TYPES = frozenset(t.value for t in EventType)
 _KINDS = frozenset(k.value for k in InteractionKind)
 _MAX_SEQ = 2**53  # seq stays exact in a float and fits the int64 column
 _MAX_DELIVERY_LEN = 128
-_SEEK_TOL_S = 0.0005  # a seek's to_s and media_s are the same playhead, to the ms
-
-# Fields that only some event types may carry: field -> types that may carry it.
-_ONLY_ON = {
-    "kind": frozenset({EventType.INTERACTION.value}),
-    "from_s": frozenset({EventType.SEEK.value, EventType.LOOP.value}),
-    "to_s": frozenset({EventType.SEEK.value, EventType.LOOP.value}),
-    "duration_s": frozenset({EventType.FIRST_FRAME.value}),
-}
 
 
 class EventLineError(ValueError):
@@ -131,7 +122,7 @@ def _event_type(obj: dict[str, Any]) -> str:
             f"Event type {value!r} is unknown; use one of {', '.join(sorted(_TYPES))}.",
             "type",
         )
-    for name, types in _ONLY_ON.items():
+    for name, types in ONLY_ON.items():
         if obj.get(name) is not None and value not in types:
             raise _invalid(name, f"left out on {value!r} events (only {', '.join(sorted(types))})")
     return value
@@ -216,6 +207,6 @@ def _seek_bound(obj: dict[str, Any], name: str, event_type: str) -> float | None
 
 def _to_s(obj: dict[str, Any], event_type: str) -> float | None:
     to_s = _seek_bound(obj, "to_s", event_type)
-    if to_s is not None and abs(to_s - _number(obj, "media_s")) > _SEEK_TOL_S:
+    if to_s is not None and abs(to_s - _number(obj, "media_s")) > SEEK_TOL_S:
         raise _invalid("to_s", "the playhead after the jump, equal to media_s")
     return to_s

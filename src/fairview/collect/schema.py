@@ -8,7 +8,7 @@ from typing import Annotated, Any, Self
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from fairview.attention.events import EventType, InteractionKind
+from fairview.attention.events import ONLY_ON, SEEK_TOL_S, EventType, InteractionKind
 from fairview.collect.firewall import find_prohibited, prohibited_detail
 from fairview.errors import FairviewError
 
@@ -42,15 +42,24 @@ class EventIn(BaseModel):
 
     @model_validator(mode="after")
     def _type_specific(self) -> Self:
-        if self.type is EventType.INTERACTION and self.kind is None:
-            raise ValueError(
-                "kind: an interaction event needs a 'kind' (e.g. like, share, clickthrough)"
-            )
-        if self.type is not EventType.INTERACTION and self.kind is not None:
-            raise ValueError(f"kind: only interaction events carry a 'kind', not '{self.type}'")
-        if self.type is EventType.SEEK and (self.from_s is None or self.to_s is None):
-            raise ValueError("from_s: a seek event needs both 'from_s' and 'to_s'")
+        problem = type_specific_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
         return self
+
+
+def type_specific_problem(e: EventIn | FastEvent) -> str | None:
+    """The first rule of one event type that `e` breaks, as "field: sentence", or None."""
+    if e.type is EventType.INTERACTION and e.kind is None:
+        return "kind: an interaction event needs a 'kind' (e.g. like, share, clickthrough)"
+    for name, types in ONLY_ON.items():
+        if getattr(e, name) is not None and e.type not in types:
+            return f"{name}: '{name}' is carried only by {', '.join(sorted(types))} events"
+    if e.type is EventType.SEEK and (e.from_s is None or e.to_s is None):
+        return "from_s: a seek event needs both 'from_s' and 'to_s'"
+    if e.to_s is not None and abs(e.to_s - e.media_s) > SEEK_TOL_S:
+        return "to_s: 'to_s' is the playhead after the jump and must equal 'media_s'"
+    return None
 
 
 _Seconds = Annotated[float, msgspec.Meta(ge=0, le=MAX_MEDIA_S)]
@@ -80,11 +89,7 @@ class FastEvent(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     def well_formed(self) -> bool:
         """The cross-field rules of EventIn._type_specific."""
-        if (self.type is EventType.INTERACTION) != (self.kind is not None):
-            return False
-        return self.type is not EventType.SEEK or (
-            self.from_s is not None and self.to_s is not None
-        )
+        return type_specific_problem(self) is None
 
 
 class FastBatch(msgspec.Struct, forbid_unknown_fields=True):

@@ -93,10 +93,14 @@ class GroupCommitWriter:
         except Exception:  # every waiting request learns that nothing was stored
             log.exception("event log append failed; %d events not stored", len(events))
             for _, _, future in group:
-                future.set_exception(FairviewError(
-                    "store_unavailable", "The event log could not store this batch; nothing "
-                    "from it was kept. Retry the same batch later (it is safe to resend).",
-                    status=503))
+                future.set_exception(
+                    FairviewError(
+                        "store_unavailable",
+                        "The event log could not store this batch; nothing "
+                        "from it was kept. Retry the same batch later (it is safe to resend).",
+                        status=503,
+                    )
+                )
             return
         start = 0
         for job_events, _, future in group:
