@@ -77,9 +77,10 @@ def clock() -> ShiftedClock:
 
 
 @pytest.fixture
-def client(sqlite_store: Store, clock: ShiftedClock) -> Iterator[TestClient]:
+def client(store: Store, clock: ShiftedClock) -> Iterator[TestClient]:
+    """The API in process, on each engine's store."""
     from fairview.api.app import create_app
 
-    app = create_app(make_settings(), store=sqlite_store, clock=clock)
+    app = create_app(make_settings(), store=store, clock=clock)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c

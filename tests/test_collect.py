@@ -96,11 +96,11 @@ def test_prohibited_field_nested_is_refused(client: TestClient, token: str) -> N
 
 
 def test_refused_event_is_kept_without_its_values(
-    client: TestClient, token: str, sqlite_store: Store
+    client: TestClient, token: str, store: Store
 ) -> None:
     event = {**watch_events(0.0)[0], "heart_rate": 123456, "note": "my secret diary"}
     _post(client, token, [event])
-    with sqlite_store.engine.connect() as conn:
+    with store.engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT code, field, payload FROM failed_events").all()
     assert len(rows) == 1
     code, field, payload = rows[0]

@@ -90,12 +90,12 @@ def test_device_class_is_all_that_is_kept_of_a_user_agent(
 
 
 def test_decision_stores_the_device_class_not_the_user_agent(
-    client: TestClient, sqlite_store: Store
+    client: TestClient, store: Store
 ) -> None:
     live_campaign(client, advertiser(client))
     agent = "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X)"
     r = client.post("/v1/decisions", json={"placement": "feed"}, headers={"User-Agent": agent})
-    delivery = sqlite_store.deliveries.get(r.json()["ads"][0]["delivery"])
+    delivery = store.deliveries.get(r.json()["ads"][0]["delivery"])
     assert delivery is not None
     assert delivery.device_class == "tablet"
     assert agent not in repr(delivery)
