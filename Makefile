@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test lint bench services venv clean
+.PHONY: demo test lint bench services venv oracle clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,6 +18,11 @@ venv: $(STAMP)
 services:
 	bash scripts/services.sh
 
+# The IAB reference libraries from npm, used by the tests as oracles.
+oracle:
+	if [ -f tests/oracle/package-lock.json ]; then \
+	  cd tests/oracle && npm ci --no-audit --no-fund --loglevel=error; fi
+
 demo: venv
 	$(BIN)/fairview demo $(DEMO_ARGS)
 
@@ -26,7 +31,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: venv services lint
+test: venv services oracle lint
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 bench: venv services
