@@ -16,6 +16,7 @@ from fairview.collect.schema import EventIn
 from fairview.storage import Store
 
 from api_helpers import advertiser, live_campaign, served, watch_events
+from conftest import ADMIN
 from factories import T0
 
 
@@ -47,7 +48,7 @@ def test_batch_is_accepted_and_counted(client: TestClient, token: str) -> None:
     events = watch_events(7.0)
     result = _post(client, token, events)
     assert (result["accepted"], result["duplicates"], result["rejected"]) == (len(events), 0, 0)
-    stats = client.get("/v1/stats").json()["events"]
+    stats = client.get("/v1/stats", headers=ADMIN).json()["events"]
     assert stats == {"sent": len(events), "accepted": len(events), "duplicates": 0, "rejected": 0}
 
 
@@ -218,12 +219,12 @@ _event_like = st.fixed_dictionaries(
 def test_generated_bad_input_never_500_and_counts_add_up(
     client: TestClient, token: str, events: list[Any]
 ) -> None:
-    before = client.get("/v1/stats").json()["events"]["sent"]
+    before = client.get("/v1/stats", headers=ADMIN).json()["events"]["sent"]
     r = client.post("/v1/events", json={"token": token, "events": events})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["accepted"] + body["duplicates"] + body["rejected"] == len(events)
-    assert client.get("/v1/stats").json()["events"]["sent"] == before + len(events)
+    assert client.get("/v1/stats", headers=ADMIN).json()["events"]["sent"] == before + len(events)
 
 
 @settings(
@@ -260,3 +261,8 @@ def test_store_failure_is_503_and_says_nothing_was_kept() -> None:
         asyncio.run(writer.append([], []))
     writer.close()
     assert (caught.value.code, caught.value.status) == ("store_unavailable", 503)
+
+
+def test_stats_need_the_operator_key(client: TestClient) -> None:
+    assert client.get("/v1/stats").status_code == 401
+    assert client.get("/v1/stats", headers=ADMIN).json()["events"]["sent"] == 0

@@ -86,7 +86,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
         clock.advance_to(clock.now_ms() + settings.settle_window_s * 1000 + 60_000)
         settler.run_once()
         with httpx.Client(base_url=base_url, timeout=30) as http:
-            stats = http.get("/v1/stats").json()["events"]
+            admin = {"Authorization": f"Bearer {settings.admin_api_key.get_secret_value()}"}
+            stats = http.get("/v1/stats", headers=admin).json()["events"]
         report = _report(store, run, stats)
         options.report.write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
         _print_summary(console, report, run, options)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from fairview.api.deps import ServicesDep
+from fairview.api.deps import OperatorDep, ServicesDep
 
 router = APIRouter()
 
@@ -17,8 +17,11 @@ def health() -> dict[str, str]:
 
 
 @router.get("/v1/stats")
-def stats(services: ServicesDep) -> dict[str, Any]:
-    """Ingestion counters (accepted + duplicates + rejected = sent) and settlement progress."""
+def stats(services: ServicesDep, _: OperatorDep) -> dict[str, Any]:
+    """Ingestion counters (accepted + duplicates + rejected = sent) and settlement progress.
+
+    Platform-wide volumes are the operator's business, so this needs the operator key.
+    """
     ingest = services.store.events.stats()
     return {
         "events": {
