@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, Router
 
-from fairview.api.middleware import BodyLimit, StripClientIdentity
+from fairview.api.middleware import BodyLimit, GlobalPrivacyControl, StripClientIdentity
 from fairview.serve.context import DeviceClass, device_class
 from fairview.storage import Store
 
@@ -22,6 +22,7 @@ async def _echo(request: Request) -> JSONResponse:
     client = request.client
     return JSONResponse(
         {
+            "gpc": getattr(request.state, "gpc", None),
             "client": None if client is None else client.host,
             "forwarded": request.headers.get("x-forwarded-for"),
             "size": len(body),
@@ -40,7 +41,7 @@ def _app(*middleware: Any) -> Any:
 def test_client_address_and_forwarding_headers_are_dropped() -> None:
     client = TestClient(_app((StripClientIdentity, {})))
     body = client.post("/", content=b"x", headers={"X-Forwarded-For": "203.0.113.9"}).json()
-    assert body == {"client": None, "forwarded": None, "size": 1}
+    assert body == {"gpc": None, "client": None, "forwarded": None, "size": 1}
 
 
 def test_without_the_middleware_the_address_is_visible() -> None:
@@ -99,3 +100,23 @@ def test_decision_stores_the_device_class_not_the_user_agent(
     assert delivery is not None
     assert delivery.device_class == "tablet"
     assert agent not in repr(delivery)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([], False),
+        ([("Sec-GPC", "1")], True),
+        ([("Sec-GPC", " 1 ")], True),
+        ([("Sec-GPC", "0")], False),
+        ([("Sec-GPC", "true")], False),
+        ([("Sec-GPC", "0"), ("Sec-GPC", "1")], True),
+    ],
+)
+def test_gpc_is_exactly_one(headers: list[tuple[str, str]], expected: bool) -> None:
+    client = TestClient(_app((GlobalPrivacyControl, {})))
+    assert client.post("/", content=b"", headers=headers).json()["gpc"] is expected
+
+
+def test_gpc_support_resource(client: TestClient) -> None:
+    assert client.get("/.well-known/gpc.json").json() == {"gpc": True, "lastUpdate": "2026-11-22"}

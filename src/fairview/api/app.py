@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fairview import __version__
 from fairview.api import buying, delivery, errors, ops
 from fairview.api.deps import Services
-from fairview.api.middleware import BodyLimit, StripClientIdentity
+from fairview.api.middleware import BodyLimit, GlobalPrivacyControl, StripClientIdentity
 from fairview.clock import Clock, SystemClock
 from fairview.collect.schema import EventIn
 from fairview.collect.service import Collector
@@ -55,8 +55,10 @@ def create_app(
     for router in (buying.router, delivery.router, ops.router):
         app.include_router(router)
     errors.install(app)
-    # Outermost first: identity stripped before anything can see it, then the size limit.
+    # add_middleware wraps, so the last added runs first: identity is stripped before
+    # anything else sees the request, then GPC is read, then the size limit applies.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(GlobalPrivacyControl)
     app.add_middleware(StripClientIdentity)
     _document_event_schema(app)
     return app

@@ -88,3 +88,21 @@ class StripClientIdentity:
                 if k not in (b"x-forwarded-for", b"x-real-ip", b"forwarded")
             ]
         await self.app(scope, receive, send)
+
+
+class GlobalPrivacyControl:
+    """Read `Sec-GPC` once, per the GPC spec, into `scope["state"]["gpc"]`.
+
+    A request carries GPC only when a `Sec-GPC` header has the value exactly "1";
+    if the header appears several times, any "1" counts. Handlers and the consent
+    policy read the boolean and never the raw header.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            values = [v for k, v in scope.get("headers", []) if k == b"sec-gpc"]
+            scope.setdefault("state", {})["gpc"] = any(v.strip() == b"1" for v in values)
+        await self.app(scope, receive, send)

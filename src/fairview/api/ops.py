@@ -16,6 +16,15 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+# The GPC support resource (GPC spec §"gpc.json"): this server honours the signal.
+GPC_SUPPORT = {"gpc": True, "lastUpdate": "2026-11-22"}
+
+
+@router.get("/.well-known/gpc.json")
+def gpc_support() -> dict[str, object]:
+    return GPC_SUPPORT
+
+
 @router.get("/v1/stats")
 def stats(services: ServicesDep, _: OperatorDep) -> dict[str, Any]:
     """Ingestion counters (accepted + duplicates + rejected = sent) and settlement progress.
