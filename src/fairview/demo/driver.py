@@ -1,0 +1,182 @@
+"""Drive the simulated platform through the HTTP API in simulated-time order."""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from rich.console import Console
+
+from fairview.clock import ShiftedClock
+from fairview.demo.model import HOUR_MS, Run
+from fairview.demo.report import progress_bar
+from fairview.settings import Settings
+from fairview.settle.worker import Settler
+from fairview.sim import Batch, Scenario
+
+
+def buy(
+    http: httpx.Client, scenario: Scenario, settings: Settings, clock: ShiftedClock, run: Run
+) -> None:
+    """Create every simulated advertiser, campaign and creative through the API."""
+    admin = {"Authorization": f"Bearer {settings.admin_api_key.get_secret_value()}"}
+    now = clock.now_ms()
+    flight = {"starts_at": iso(now - HOUR_MS), "ends_at": iso(now + 30 * 24 * HOUR_MS)}
+    for adv in scenario.platform.advertisers:
+        key = ok(http.post("/v1/advertisers", json={"name": adv.name}, headers=admin))["api_key"]
+        run.advertiser_key = run.advertiser_key or key
+        auth = {"Authorization": f"Bearer {key}"}
+        for spec in adv.campaigns:
+            body = {
+                "name": spec.name,
+                "billing_model": spec.billing_model,
+                "bid": spec.bid_minor,
+                "budget_total": spec.total_budget_minor,
+                "budget_daily": min(spec.daily_budget_minor, spec.total_budget_minor),
+                **flight,
+            }
+            campaign = ok(http.post("/v1/campaigns", json=body, headers=auth))
+            run.campaign_names[campaign["id"]] = f"{adv.name} / {spec.name}"
+            for creative in spec.creatives:
+                r = http.post(
+                    f"/v1/campaigns/{campaign['id']}/creatives",
+                    headers=auth,
+                    json={
+                        "name": creative.name,
+                        "duration_s": creative.duration_s,
+                        "media_url": creative.media_url,
+                    },
+                )
+                if r.status_code == 422:
+                    run.refused_creatives.append(
+                        f"{creative.name}: {r.json()['errors'][0]['detail']}"
+                    )
+                else:
+                    ok(r)
+
+
+def drive(
+    base_url: str,
+    scenario: Scenario,
+    clock: ShiftedClock,
+    settler: Settler,
+    run: Run,
+    console: Console,
+) -> None:
+    """Replay requests and their event batches in simulated-time order.
+
+    Everything due within a few simulated seconds is sent concurrently (never
+    early), as many players would, which also lets the collector group its
+    durable commits.
+    """
+    queue: list[tuple[int, int, str, Any]] = [
+        (r.at_ms, i, "request", r) for i, r in enumerate(scenario.requests)
+    ]
+    heapq.heapify(queue)
+    tie = len(queue)
+    next_settle = queue[0][0] + _SETTLE_EVERY_MS if queue else 0
+    clients = _ThreadClients(base_url)
+    with progress_bar(console) as progress, ThreadPoolExecutor(_IN_FLIGHT) as pool:
+        task = progress.add_task("ad requests", total=len(queue))
+        while queue:
+            window_end = queue[0][0] + _WINDOW_MS
+            due = []
+            while queue and queue[0][0] < window_end:
+                due.append(heapq.heappop(queue))
+            clock.advance_to(due[-1][0])
+            if due[-1][0] >= next_settle:
+                settler.run_once()
+                next_settle = due[-1][0] + _SETTLE_EVERY_MS
+            requests = [item for _, _, kind, item in due if kind == "request"]
+            batches = [item for _, _, kind, item in due if kind == "batch"]
+            posted = [pool.submit(_post_batch, clients, token, batch) for token, batch in batches]
+            decided = [pool.submit(_request, clients, scenario, clock, r, run) for r in requests]
+            run.events_posted += sum(sent.result() for sent in posted)
+            for decision in decided:
+                for token, batch in decision.result():
+                    tie += 1
+                    heapq.heappush(queue, (batch.send_at_ms, tie, "batch", (token, batch)))
+            progress.advance(task, len(requests))
+    clients.close()
+
+
+_WINDOW_MS = 5_000
+_SETTLE_EVERY_MS = 2 * 60_000
+_IN_FLIGHT = 16
+
+
+class _ThreadClients:
+    """One keep-alive HTTP client per worker thread."""
+
+    def __init__(self, base_url: str) -> None:
+        self._base_url = base_url
+        self._local = threading.local()
+        self._all: list[httpx.Client] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> httpx.Client:
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = httpx.Client(base_url=self._base_url, timeout=60)
+            self._local.client = client
+            with self._lock:
+                self._all.append(client)
+        return client
+
+    def close(self) -> None:
+        for client in self._all:
+            client.close()
+
+
+def _post_batch(clients: _ThreadClients, token: str, batch: Batch) -> int:
+    ok(clients.get().post("/v1/events", json={"token": token, "events": batch.events}))
+    return len(batch.events)
+
+
+def _request(
+    clients: _ThreadClients, scenario: Scenario, clock: ShiftedClock, request: Any, run: Run
+) -> list[tuple[str, Batch]]:
+    user = request.user
+    body = {
+        "placement": "feed",
+        "user_ref": user.user_ref,
+        "region": user.region,
+        "device": user.device,
+    }
+    ads = ok(clients.get().post("/v1/decisions", json=body))["ads"]
+    if not ads:
+        run.no_fill += 1
+        return []
+    ad = ads[0]
+    playback = scenario.play(
+        request,
+        delivery=ad["delivery"],
+        duration_s=ad["creative"]["duration_s"],
+        issued_at_ms=clock.now_ms(),
+    )
+    run.playbacks[ad["delivery"]] = playback
+    token = _tamper(ad["token"]) if playback.tamper_token else ad["token"]
+    return [(token, batch) for batch in playback.batches]
+
+
+def _tamper(token: str) -> str:
+    head, body, signature = token.split(".")
+    return f"{head}.{body}.{signature[::-1]}"
+
+
+def ok(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url.path} answered "
+            f"{response.status_code}: {response.text[:300]}"
+        )
+    return response.json()
+
+
+def iso(ms: int) -> str:
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")

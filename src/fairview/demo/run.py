@@ -1,0 +1,59 @@
+"""`fairview demo`: run the whole demo, from a fresh store to the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from rich.console import Console
+
+from fairview.clock import ShiftedClock, SystemClock
+from fairview.demo.driver import buy, drive
+from fairview.demo.model import DemoOptions, Run
+from fairview.demo.report import build_report, print_summary
+from fairview.demo.server import serve_api, wait_forever
+from fairview.settings import Environment, Settings
+from fairview.settle.worker import Settler
+from fairview.sim import simulate
+from fairview.storage import open_store
+
+
+def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, Any]:
+    """Run the whole demo; returns the report (also written to `options.report`)."""
+    console = console or Console()
+    options.database.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{options.database}{suffix}").unlink(missing_ok=True)
+    settings = Settings(env=Environment.DEMO, database_url=f"sqlite:///{options.database}")
+    store = open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
+    store.engine.dispose()  # no connection may cross the fork of the server process
+    clock = ShiftedClock(SystemClock().now_ms())
+    start = clock.now_ms()
+    scenario = simulate(
+        options.seed, users=options.users, start_ms=start + 60_000, span_ms=10 * 60_000
+    )
+    with serve_api(settings, clock, options) as (server, base_url):
+        run = Run()
+        with httpx.Client(base_url=base_url, timeout=30) as http:
+            buy(http, scenario, settings, clock, run)
+        settler = Settler(store, clock, window_ms=settings.settle_window_s * 1000)
+        drive(base_url, scenario, clock, settler, run, console)
+        clock.advance_to(clock.now_ms() + settings.settle_window_s * 1000 + 60_000)
+        settler.run_once()
+        with httpx.Client(base_url=base_url, timeout=30) as http:
+            admin = {"Authorization": f"Bearer {settings.admin_api_key.get_secret_value()}"}
+            stats = http.get("/v1/stats", headers=admin).json()["events"]
+        report = build_report(store, run, stats)
+        options.report.write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+        print_summary(console, report, run, options)
+        if options.serve:
+            console.print(
+                f"\nServing the API at [bold]{base_url}[/bold] — OpenAPI docs at "
+                f"{base_url}/docs. Advertiser key of the first demo advertiser: "
+                f"{run.advertiser_key}\nPress Ctrl-C to stop."
+            )
+            wait_forever(server)
+    store.close()
+    return report
