@@ -7,6 +7,7 @@ from dataclasses import replace
 from fairview.attention.verdict import Verdict
 from fairview.domain import BillingModel
 from fairview.storage import Store
+from fairview.storage.consents import ConsentEvidence
 from fairview.storage.eventlog import Outcome, Refusal
 from fairview.storage.settlement import DueDelivery
 
@@ -138,3 +139,25 @@ def test_invalid_and_unqualified_are_never_charged(store: Store) -> None:
     posted = store.settlement.post([(due[bad.id], invalid), (due[idle.id], nothing)], T0)
     assert (posted.settled, posted.charged) == (2, 0)
     assert store.settlement.ledger() == []
+
+
+def _evidence(viewer: str, at: int, mode: str = "personalised") -> ConsentEvidence:
+    return ConsentEvidence(viewer, at, "DE", "CPX...", 10, 2, 5, None, False, mode, "D02")
+
+
+def test_newest_consent_signal_wins(store: Store) -> None:
+    store.consents.record(_evidence("v1", T0, "personalised"))
+    store.consents.record(_evidence("v1", T0 + 1_000, "contextual"))
+    store.consents.record(_evidence("v2", T0 + 5_000, "non_personalised"))
+    latest = store.consents.latest("v1")
+    assert latest is not None
+    assert latest.mode == "contextual"
+    assert [e.received_ms for e in store.consents.history("v1")] == [T0, T0 + 1_000]
+    assert store.consents.latest("nobody") is None
+
+
+def test_the_first_objection_stands(store: Store) -> None:
+    assert store.consents.objection("v1") is None
+    store.consents.object("v1", "objection", T0)
+    store.consents.object("v1", "erasure", T0 + 1)
+    assert store.consents.objection("v1") == "objection"

@@ -96,6 +96,27 @@ REGISTRY: tuple[PersonalData, ...] = (
     ),
 )
 
+REGISTRY = (
+    *REGISTRY,
+    PersonalData(
+        "consent_records",
+        ("viewer_key", "received_ms", "region", "tc_string", "cmp_id", "cmp_version",
+         "policy_version", "gpp_string", "gpc", "mode", "rows"),
+        "consent signals as received (the TC string is personal data, CJEU C-604/22) and the "
+        "decision each produced",
+        "prove the legal basis of every decision (GDPR Art. 7(1)); apply the newest choice",
+        "GDPR Art. 6(1)(c) legal obligation to demonstrate consent",
+        "while the viewer's consent is relied on, then 3 years as evidence; erased on request",
+    ),
+    PersonalData(
+        "objections", ("viewer_key", "kind", "received_ms"),
+        "the viewer's objection (Art. 21) or erasure request (Art. 17)",
+        "never personalise or profile this viewer again, whatever later signals say",
+        "GDPR Art. 6(1)(c) legal obligation to honour the objection",
+        "as long as fairview holds or could receive signals for the pseudonym",
+    ),
+)  # fmt: skip
+
 # Tables and columns that hold no data about a viewer, declared so that nothing
 # enters the schema unclassified.
 NOT_PERSONAL: dict[str, tuple[str, ...]] = {
@@ -120,6 +141,7 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
     "creatives": ("id", "campaign_id", "name", "duration_ms", "media_url", "created_ms"),
     "deliveries": ("id", "campaign_id", "creative_id", "duration_ms", "conflict"),
     "events": ("pos",),
+    "consent_records": ("id",),
     "failed_events": ("id",),
     "counters": ("name", "value"),
     "consumer_offsets": ("consumer", "pos"),

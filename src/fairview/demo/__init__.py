@@ -2,9 +2,9 @@
 
 The server runs in a forked process on the embedded engine, on a clock the
 driver moves forward (simulated time runs faster than life) and both processes
-share; the traffic goes over loopback HTTP exactly as players would send it. At the end every delivery is
-final, the ledger is settled, and each verdict is compared with the simulator's
-ground truth.
+share; the traffic goes over loopback HTTP exactly as players would send it.
+At the end every delivery is final, the ledger is settled, and each verdict is
+compared with the simulator's ground truth.
 """
 
 from __future__ import annotations

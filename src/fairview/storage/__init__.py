@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from fairview.storage.catalog import Catalog
+from fairview.storage.consents import Consents
 from fairview.storage.deliveries import Deliveries
 from fairview.storage.engine import migrate, open_engine
 from fairview.storage.eventlog import EventLog, SqlEventLog
@@ -22,6 +23,7 @@ class Store:
     deliveries: Deliveries
     events: EventLog
     settlement: SettlementStore
+    consents: Consents
 
     def close(self) -> None:
         self.engine.dispose()
@@ -35,5 +37,10 @@ def open_store(
     if upgrade:
         migrate(engine)
     return Store(
-        engine, Catalog(engine), Deliveries(engine), SqlEventLog(engine), SettlementStore(engine)
+        engine,
+        Catalog(engine),
+        Deliveries(engine),
+        SqlEventLog(engine),
+        SettlementStore(engine),
+        Consents(engine),
     )

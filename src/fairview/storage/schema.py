@@ -196,3 +196,37 @@ class LedgerEntry(Base):
     unbilled_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     day: Mapped[str] = mapped_column(String(10))
     created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ConsentRecord(Base):
+    """Evidence of each consent signal received for a viewer (GDPR Art. 7(1)).
+
+    The TC string is personal data (CJEU C-604/22): it is kept only as long as the
+    registry says and is part of the viewer's export and erasure.
+    """
+
+    __tablename__ = "consent_records"
+    __table_args__ = (Index("ix_consent_records_viewer", "viewer_key", "received_ms"),)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    viewer_key: Mapped[str] = mapped_column(String(64))
+    received_ms: Mapped[int] = mapped_column(BigInteger)
+    region: Mapped[str] = mapped_column(String(10))
+    tc_string: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cmp_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cmp_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    policy_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gpp_string: Mapped[str | None] = mapped_column(Text, nullable=True)
+    gpc: Mapped[bool] = mapped_column(Boolean)
+    mode: Mapped[str] = mapped_column(String(20))
+    rows: Mapped[str] = mapped_column(String(200))
+
+
+class Objection(Base):
+    """A viewer's objection (Art. 21) or erasure (Art. 17): it overrides every later signal."""
+
+    __tablename__ = "objections"
+    viewer_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    received_ms: Mapped[int] = mapped_column(BigInteger)
