@@ -120,7 +120,9 @@ def test_unknown_route_is_json(client: TestClient) -> None:
 
 
 def test_decision_without_campaigns_is_empty(client: TestClient) -> None:
-    assert client.post("/v1/decisions", json={"placement": "feed"}).json() == {"ads": []}
+    body = client.post("/v1/decisions", json={"placement": "feed"}).json()
+    assert body["ads"] == []
+    assert body["consent"]["rows"] == ["D01", "D25"]  # no region, no signal: strictest rules
 
 
 def test_decision_rotates_and_signs(client: TestClient) -> None:

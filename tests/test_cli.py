@@ -84,3 +84,24 @@ def test_bad_configuration_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAIRVIEW_ENV", "prod")
     result = runner.invoke(app, ["settle"])
     assert result.exit_code == 2
+
+
+def test_consent_decide_prints_permissions_with_rows() -> None:
+    result = runner.invoke(app, ["consent", "decide", "--region", "EU-DE", "--gpc"])
+    assert result.exit_code == 0, result.output
+    out = orjson.loads(result.output)
+    assert (out["mode"], out["rows"], out["profiling"]) == ("non_personalised", ["D01"], False)
+
+
+def test_consent_decide_reports_a_bad_tc_string() -> None:
+    result = runner.invoke(app, ["consent", "decide", "--region", "FR", "--tc", "not a tc"])
+    out = orjson.loads(result.output)
+    assert out["signal_errors"]["tc_string"] == "bad_base64"
+    assert out["rows"] == ["D01"]
+
+
+def test_consent_decide_in_california() -> None:
+    gpp = "DBABrw~CAAQAAAAAABA.YA~BAIAAABA.QA"
+    result = runner.invoke(app, ["consent", "decide", "--region", "US-CA", "--gpp", gpp, "--gpc"])
+    out = orjson.loads(result.output)
+    assert (out["mode"], out["rows"], out["first_party_only"]) == ("contextual", ["D21"], True)

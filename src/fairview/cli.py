@@ -126,5 +126,53 @@ def demo(
     run_demo(DemoOptions(users=users, seed=seed, serve=serve, report=report, port=port))
 
 
+def _tcf_app() -> typer.Typer:
+    from fairview.consent.cli import app as tcf
+
+    return tcf
+
+
+app.add_typer(_tcf_app(), name="tcf", help="Decode and encode IAB TCF v2.2/2.3 TC strings.")
+
+consent_app = typer.Typer(help="Consent signals and the decision they allow.", no_args_is_help=True)
+app.add_typer(consent_app, name="consent")
+
+
+@consent_app.command("decide")
+def consent_decide(
+    region: Annotated[str, typer.Option(help="Coarse region, e.g. EU-DE, GB, US-CA.")],
+    tc: Annotated[str | None, typer.Option(help="IAB TCF v2.2/2.3 TC string.")] = None,
+    gpp: Annotated[str | None, typer.Option(help="IAB GPP string.")] = None,
+    gpc: Annotated[bool, typer.Option(help="The request carried Sec-GPC: 1.")] = False,
+    age: Annotated[int | None, typer.Option(min=0, max=130, help="Known age.")] = None,
+    sensitive: Annotated[
+        bool, typer.Option(help="The content is special-category context.")
+    ] = False,
+    objected: Annotated[bool, typer.Option(help="A stored Art. 21 objection exists.")] = False,
+) -> None:
+    """Print the permissions the signals allow, with the decision-table rows."""
+    from datetime import UTC, datetime
+
+    from fairview.consent.policy import decide
+    from fairview.consent.signals import RawSignals, read_signals
+
+    settings = _settings()
+    raw = RawSignals(region, tc, gpp, gpc, age, sensitive)
+    read = read_signals(raw, today=datetime.now(UTC).date(), objected=objected)
+    p = decide(read.signals, vendor_id=settings.tcf_vendor_id, lia_purposes=settings.lia_purposes)
+    out = {
+        "mode": p.mode.value,
+        "storage": p.storage,
+        "measurement": p.measurement.value,
+        "purposes": sorted(p.purposes),
+        "rows": list(p.rows),
+        "profiling": p.profiling,
+        "first_party_only": p.first_party_only,
+        "precise_geo": p.precise_geo,
+        "signal_errors": read.errors,
+    }
+    print(orjson.dumps(out).decode())
+
+
 def main() -> None:
     app()

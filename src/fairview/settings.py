@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         2_000_000, gt=0, description="Largest request body accepted, in bytes."
     )
+    tcf_vendor_id: int = Field(
+        0,
+        ge=0,
+        description="fairview's vendor id in the IAB Global Vendor List; consent in a TC "
+        "string counts only for this vendor (0: not registered, so no TCF consent applies).",
+    )
+    lia_purposes: frozenset[int] = Field(
+        frozenset(),
+        description="TCF purposes with a stored legitimate-interest assessment, as a JSON "
+        "list (e.g. [2, 7]); legitimate interest is used for no other purpose, and never "
+        "for purposes 1 or 3-6.",
+    )
     sqlite_synchronous: str = Field(
         "FULL",
         pattern="^(FULL|NORMAL|EXTRA)$",

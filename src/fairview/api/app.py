@@ -35,7 +35,13 @@ def create_app(
         settings=settings,
         store=store,
         clock=clock,
-        decider=Decider(store, signer, Pseudonymiser(settings.pseudonym_pepper.get_secret_value())),
+        decider=Decider(
+            store,
+            signer,
+            Pseudonymiser(settings.pseudonym_pepper.get_secret_value()),
+            vendor_id=settings.tcf_vendor_id,
+            lia_purposes=settings.lia_purposes,
+        ),
         collector=Collector(signer, writer, max_events=settings.max_batch_events),
     )
 

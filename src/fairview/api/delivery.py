@@ -8,7 +8,14 @@ from fastapi import APIRouter, Header, Request
 
 from fairview.api.deps import ServicesDep
 from fairview.api.responses import JSONBytes
-from fairview.api.schemas import AdPublic, CreativeServed, DecisionRequest, DecisionResponse
+from fairview.api.schemas import (
+    AdPublic,
+    ConsentPublic,
+    CreativeServed,
+    DecisionRequest,
+    DecisionResponse,
+)
+from fairview.consent.signals import RawSignals
 from fairview.serve.context import device_class
 from fairview.serve.decide import AdRequest
 
@@ -33,12 +40,28 @@ _EVENTS_BODY: dict[str, Any] = {
 
 @router.post("/decisions", response_model=DecisionResponse)
 def decide(
-    body: DecisionRequest, services: ServicesDep, user_agent: Annotated[str | None, Header()] = None
+    body: DecisionRequest,
+    request: Request,
+    services: ServicesDep,
+    user_agent: Annotated[str | None, Header()] = None,
 ) -> DecisionResponse:
-    """Choose ads for one request; each carries a signed delivery token for its events."""
+    """Decide what the viewer's signals allow, then choose ads; each carries a signed token.
+
+    GPC comes from the `Sec-GPC` header (read by middleware), never from the body.
+    """
     device = body.device or device_class(user_agent)
-    request = AdRequest(body.placement, body.user_ref, body.region, device.value, body.count)
-    served = services.decider.decide(request, services.clock.now_ms())
+    signals = RawSignals(
+        region=body.region,
+        tc_string=body.tc_string,
+        gpp_string=body.gpp,
+        gpc=bool(getattr(request.state, "gpc", False)),
+        age=body.age,
+        sensitive_context=body.sensitive_context,
+    )
+    ad_request = AdRequest(
+        body.placement, body.user_ref, body.region, device.value, body.count, signals
+    )
+    decision = services.decider.decide(ad_request, services.clock.now_ms())
     return DecisionResponse(
         ads=[
             AdPublic(
@@ -52,8 +75,13 @@ def decide(
                     media_url=s.creative.media_url,
                 ),
             )
-            for s in served
-        ]
+            for s in decision.ads
+        ],
+        consent=ConsentPublic(
+            mode=decision.permissions.mode.value,
+            rows=list(decision.permissions.rows),
+            signal_errors=decision.signal_errors,
+        ),
     )
 
 

@@ -184,6 +184,24 @@ class DecisionRequest(_In):
         None, description="Device class; derived from the User-Agent header when absent."
     )
     count: int = Field(1, ge=1, le=5, strict=True)
+    tc_string: str | None = Field(
+        None,
+        max_length=8192,
+        description="IAB TCF v2.2/2.3 TC string from the viewer's CMP (kept as consent evidence).",
+    )
+    gpp: str | None = Field(None, max_length=8192, description="IAB GPP string.")
+    age: int | None = Field(
+        None,
+        ge=0,
+        le=130,
+        strict=True,
+        description="The viewer's age, if the platform knows it; minors never get profiling.",
+    )
+    sensitive_context: bool = Field(
+        False,
+        description="The content being watched is "
+        "special-category context (GDPR Art. 9); no profiling.",
+    )
 
 
 class CreativeServed(BaseModel):
@@ -201,8 +219,17 @@ class AdPublic(BaseModel):
     events_url: str = "/v1/events"
 
 
+class ConsentPublic(BaseModel):
+    mode: str = Field(description="personalised, contextual, non_personalised or none.")
+    rows: list[str] = Field(description="The decision-table rows that produced the mode.")
+    signal_errors: dict[str, str] = Field(
+        description="Signals that could not be read, with their error code; they count as absent."
+    )
+
+
 class DecisionResponse(BaseModel):
     ads: list[AdPublic]
+    consent: ConsentPublic
 
 
 def _dt(ms: int) -> datetime:
