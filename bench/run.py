@@ -14,6 +14,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import consent
 import ingest
 import settlement
 
@@ -43,6 +44,9 @@ def main() -> None:
     print(settle, flush=True)
     settle["end_to_end"] = settlement.run_end_to_end()
     print(settle["end_to_end"], flush=True)
+    print("consent …", flush=True)
+    consent_figures = consent.run()
+    print(consent_figures, flush=True)
     print("ingestion …", flush=True)
     ingestion = ingest.run()
     print(ingestion, flush=True)
@@ -70,7 +74,7 @@ def main() -> None:
 
 
 def render(r: dict[str, Any]) -> str:
-    m, s, i = r["machine"], r["settlement"], r["ingestion"]
+    m, s, i, c = r["machine"], r["settlement"], r["ingestion"], r["consent"]
     e = s["end_to_end"]
     b, one = i["batch_100"], i["single_event"]
     return f"""# Benchmarks
@@ -118,6 +122,16 @@ median of {len(i["trials"]["batch_100"])} trials; {i["durability"]}.
 Batching is {i["speedup"]}× one event per request. Every trial, accepted events/s: batches
 {i["trials"]["batch_100"]}, single events {i["trials"]["single_event"]}.
 Target: ≥ {i["target_accepted_events_per_s"]:,} accepted events/s on this machine.
+
+## Consent: TC string decoding and the policy
+
+On the 1,024-string golden corpus (best of 5 rounds):
+
+| | figure | baseline or target |
+|---|---:|---|
+| `fairview.consent.decode` | {c["decode_per_s"]:,} strings/s | `iab-tcf` 0.2.2 (PyPI), same strings: {c["iab_tcf_decode_per_s"]:,} strings/s, so {c["speedup"]}× (target ≥ {c["target_speedup"]}×) |
+| policy decision (`decide`) | {c["policy_us_per_request"]} µs per request | target < {c["target_policy_us"]} µs |
+| signals read (cached TC string) + decision | {c["signals_and_policy_us_per_request"]} µs per request | |
 
 Reproduce: `make bench` (writes this page and `bench/results.json`).
 """

@@ -105,7 +105,7 @@ def test_d07_vendor_consent_bit_zero() -> None:
 
 
 def test_d08_publisher_restriction_on_profiling() -> None:
-    tc = _tc(restrictions=frozenset({(3, 0, VENDOR)}))
+    tc = _tc(restrictions=((3, 0, frozenset({VENDOR})),))
     _is(_decide(tcf=tc), Mode.CONTEXTUAL, True, Measurement.USER, "D08")
 
 

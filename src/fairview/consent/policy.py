@@ -47,7 +47,8 @@ class TcfSignal:
     vendor_consents: frozenset[int]
     vendor_li: frozenset[int]
     vendors_disclosed: frozenset[int] | None  # None: no disclosed-vendors segment
-    restrictions: frozenset[tuple[int, int, int]] = frozenset()  # (purpose, type, vendor)
+    # publisher restrictions: (purpose, restriction type, vendor ids)
+    restrictions: tuple[tuple[int, int, frozenset[int]], ...] = ()
     special_features: frozenset[int] = frozenset()
 
 
@@ -247,7 +248,7 @@ def _missing_disclosure(tc: TcfSignal, vendor_id: int) -> bool:
 
 def _vendor_view(tc: TcfSignal, vendor_id: int, lia: frozenset[int]) -> _Vendor:
     """Per-purpose bases for our vendor (§7), publisher restrictions applied."""
-    restricted = {(p, t) for p, t, v in tc.restrictions if v == vendor_id}
+    restricted = {(p, t) for p, t, vendors in tc.restrictions if vendor_id in vendors}
     denied = frozenset(p for p, t in restricted if t == 0)
     no_li = frozenset(p for p, t in restricted if t == 1) | denied
     no_consent = frozenset(p for p, t in restricted if t == 2) | denied

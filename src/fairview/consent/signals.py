@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from fairview.consent.errors import TCStringError
 from fairview.consent.gpp import GppError, decode_gpp, us_privacy
@@ -63,13 +64,17 @@ def read_signals(raw: RawSignals, *, today: date, objected: bool = False) -> Rea
     return ReadSignals(signals, errors)
 
 
+@lru_cache(maxsize=4096)
 def tcf_signal(tc_string: str) -> TcfSignal:
-    """The policy's view of a TC string; raises TCStringError when it cannot be read."""
+    """The policy's view of a TC string; raises TCStringError when it cannot be read.
+
+    A viewer's player sends the same string with every request, so decoded strings
+    are kept in a small in-memory cache (transient; never written anywhere).
+    """
     model, segments = decode_with_segments(tc_string)
-    restrictions = frozenset(
-        (r.purpose_id, r.restriction_type, vendor)
+    restrictions = tuple(
+        (r.purpose_id, r.restriction_type, frozenset(r.vendor_ids))
         for r in model.publisher_restrictions
-        for vendor in r.vendor_ids
     )
     return TcfSignal(
         created=model.created.date(),
