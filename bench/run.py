@@ -67,6 +67,7 @@ def main() -> None:
         "command": "make bench",
         "settlement": settle,
         "ingestion": ingestion,
+        "consent": consent_figures,
     }
     (ROOT / "bench" / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     (ROOT / "docs" / "benchmarks.md").write_text(render(results))
