@@ -277,14 +277,7 @@ def _california(s: Signals) -> Permissions:
             first_party_only=True,
         )
     if s.gpc or us.sale_opt_out == 1 or us.sharing_opt_out == 1:
-        return Permissions(
-            Mode.CONTEXTUAL,
-            True,
-            Measurement.EVENT,
-            SERVICE | {"P2", "P7"},
-            ("D21",),
-            first_party_only=True,
-        )
+        return _us_opted_out("D21")
     if s.sensitive_context:
         return Permissions(
             Mode.CONTEXTUAL, True, Measurement.EVENT, SERVICE | {"P2", "P7"}, ("D20", "D13")
@@ -301,15 +294,20 @@ def _california(s: Signals) -> Permissions:
 def _opt_out_state(s: Signals) -> Permissions:
     us = s.us or UsPrivacy()
     if s.gpc or us.targeted_advertising_opt_out == 1 or us.sale_opt_out == 1:
-        return Permissions(
-            Mode.CONTEXTUAL,
-            True,
-            Measurement.EVENT,
-            SERVICE | {"P2", "P7"},
-            ("D23",),
-            first_party_only=True,
-        )
+        return _us_opted_out("D23")
     return _elsewhere(s)
+
+
+def _us_opted_out(row: str) -> Permissions:
+    """No sale, sharing or cross-context targeting: first-party context and measurement."""
+    return Permissions(
+        Mode.CONTEXTUAL,
+        True,
+        Measurement.EVENT,
+        SERVICE | {"P2", "P7"},
+        (row,),
+        first_party_only=True,
+    )
 
 
 def _elsewhere(s: Signals) -> Permissions:
