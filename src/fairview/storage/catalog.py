@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Engine, Row, func, insert, or_, select, update
@@ -110,24 +110,9 @@ class Catalog:
             spent=0,
             created_ms=now_ms,
         )
+        values = asdict(record) | {"billing_model": record.billing_model.value, "billed_units": 0}
         with self._write.begin() as conn:
-            conn.execute(
-                insert(Campaign).values(
-                    id=record.id,
-                    advertiser_id=advertiser_id,
-                    name=spec.name,
-                    billing_model=spec.billing_model.value,
-                    bid=spec.bid,
-                    budget_total=spec.budget_total,
-                    budget_daily=spec.budget_daily,
-                    starts_ms=spec.starts_ms,
-                    ends_ms=spec.ends_ms,
-                    status="active",
-                    spent=0,
-                    billed_units=0,
-                    created_ms=now_ms,
-                )
-            )
+            conn.execute(insert(Campaign).values(**values))
         return record
 
     def set_campaign_status(self, campaign_id: str, status: str) -> None:
