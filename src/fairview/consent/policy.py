@@ -8,6 +8,7 @@ needs a stored legitimate-interest assessment (passed in as `lia_purposes`).
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
@@ -42,14 +43,14 @@ class TcfSignal:
     policy_version: int
     is_service_specific: bool
     purpose_one_treatment: bool
-    purpose_consents: frozenset[int]
-    purpose_li: frozenset[int]
-    vendor_consents: frozenset[int]
-    vendor_li: frozenset[int]
-    vendors_disclosed: frozenset[int] | None  # None: no disclosed-vendors segment
+    purpose_consents: Set[int]
+    purpose_li: Set[int]
+    vendor_consents: Set[int]
+    vendor_li: Set[int]
+    vendors_disclosed: Set[int] | None  # None: no disclosed-vendors segment
     # publisher restrictions: (purpose, restriction type, vendor ids)
-    restrictions: tuple[tuple[int, int, frozenset[int]], ...] = ()
-    special_features: frozenset[int] = frozenset()
+    restrictions: tuple[tuple[int, int, Set[int]], ...] = ()
+    special_features: Set[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,7 @@ def _vendor_view(tc: TcfSignal, vendor_id: int, lia: frozenset[int]) -> _Vendor:
     disclosed = tc.vendors_disclosed is None or vendor_id in tc.vendors_disclosed
     li: frozenset[int] = frozenset()
     if vendor_id in tc.vendor_li and disclosed:
-        li = (tc.purpose_li - NEVER_LI - no_li) & lia
+        li = (frozenset(tc.purpose_li) - NEVER_LI - no_li) & lia
     return _Vendor(consent, li, listed, precise_geo=1 in tc.special_features, denied=denied)
 
 

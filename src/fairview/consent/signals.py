@@ -73,19 +73,18 @@ def tcf_signal(tc_string: str) -> TcfSignal:
     """
     model, segments = decode_with_segments(tc_string)
     restrictions = tuple(
-        (r.purpose_id, r.restriction_type, frozenset(r.vendor_ids))
-        for r in model.publisher_restrictions
+        (r.purpose_id, r.restriction_type, r.vendor_ids) for r in model.publisher_restrictions
     )
     return TcfSignal(
         created=model.created.date(),
         policy_version=model.policy_version,
         is_service_specific=model.is_service_specific,
         purpose_one_treatment=model.purpose_one_treatment,
-        purpose_consents=frozenset(model.purpose_consents),
-        purpose_li=frozenset(model.purpose_legitimate_interests),
-        vendor_consents=frozenset(model.vendor_consents),
-        vendor_li=frozenset(model.vendor_legitimate_interests),
-        vendors_disclosed=frozenset(model.vendors_disclosed) if DISCLOSED in segments else None,
+        purpose_consents=model.purpose_consents,
+        purpose_li=model.purpose_legitimate_interests,
+        vendor_consents=model.vendor_consents,
+        vendor_li=model.vendor_legitimate_interests,
+        vendors_disclosed=model.vendors_disclosed if DISCLOSED in segments else None,
         restrictions=restrictions,
-        special_features=frozenset(model.special_feature_optins),
+        special_features=model.special_feature_optins,
     )

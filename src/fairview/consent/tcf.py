@@ -9,12 +9,11 @@ decide whether the signal may be used at all.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from itertools import chain, compress
 
 from fairview.consent.bits import BitReader, base64url_to_bits
 from fairview.consent.errors import TCStringError
+from fairview.consent.idset import IdSet
 from fairview.consent.tcf_model import (
-    IdSet,
     PublisherRestriction,
     TCModel,
     deciseconds_to_time,
@@ -36,7 +35,6 @@ CORE, DISCLOSED, ALLOWED, PUBLISHER_TC = (
 SEGMENT_NAMES = (CORE, DISCLOSED, ALLOWED, PUBLISHER_TC)
 
 Interval = tuple[int, int]
-_BIT_FLAGS = str.maketrans("01", "\x00\x01")  # "0"/"1" text to falsy/truthy bytes
 
 
 def decode(tc_string: str) -> TCModel:
@@ -221,15 +219,14 @@ def _letters(values: tuple[int, int], what: str) -> str:
 
 
 def _fixed(r: BitReader, width: int) -> IdSet:
-    flags = r.take_text(width).translate(_BIT_FLAGS).encode("ascii")
-    return frozenset(compress(range(1, width + 1), flags))
+    return IdSet.from_bits(r.take_text(width))
 
 
 def _vendor_vector(r: BitReader) -> IdSet:
     max_id = r.take(16)
     if not r.flag():
         return _fixed(r, max_id) if r.remaining() >= max_id else _bitfield_mismatch(max_id, r)
-    return _expand(_range_entries(r))
+    return IdSet.from_intervals(_range_entries(r))
 
 
 def _bitfield_mismatch(max_id: int, r: BitReader) -> IdSet:
@@ -268,10 +265,6 @@ def _merge(intervals: list[Interval]) -> list[Interval]:
     return merged
 
 
-def _expand(intervals: list[Interval]) -> IdSet:
-    return frozenset(chain.from_iterable(range(a, b + 1) for a, b in _merge(intervals)))
-
-
 def _restrictions(r: BitReader) -> tuple[PublisherRestriction, ...]:
     groups: dict[tuple[int, int], list[Interval]] = {}
     for _ in range(r.take(12)):
@@ -295,6 +288,6 @@ def _restrictions(r: BitReader) -> tuple[PublisherRestriction, ...]:
             f"{MAX_RESTRICTION_IDS}.",
         )
     return tuple(
-        PublisherRestriction(purpose, kind, _expand(entries))
+        PublisherRestriction(purpose, kind, IdSet.from_intervals(entries))
         for (purpose, kind), entries in merged.items()
     )

@@ -17,7 +17,7 @@ from fairview.consent.tcf import CORE, DISCLOSED, MIN_CMP_ID, PUBLISHER_TC, SEGM
 from fairview.consent.tcf_model import (
     ID_SETS,
     INT_FIELDS,
-    IdSet,
+    Ids,
     TCModel,
     time_to_deciseconds,
 )
@@ -156,7 +156,7 @@ def _write_fixed(w: BitWriter, ids: Iterable[int], width: int) -> None:
     w.put_text(bits.decode())
 
 
-def _write_vendor_vector(w: BitWriter, ids: IdSet) -> None:
+def _write_vendor_vector(w: BitWriter, ids: Ids) -> None:
     max_id = max(ids, default=0)
     w.put(max_id, 16)
     runs = _runs(ids)
@@ -185,7 +185,7 @@ def _range_is_smaller(runs: list[_RUN], max_id: int) -> bool:
     return length < 16 + 1 + max_id
 
 
-def _runs(ids: IdSet) -> list[_RUN]:
+def _runs(ids: Ids) -> list[_RUN]:
     """Maximal runs of consecutive ids, as (first, last)."""
     ordered = sorted(ids)
     if not ordered:

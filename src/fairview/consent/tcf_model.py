@@ -6,17 +6,19 @@ library ``@iabtechlabtcf/core``; ``to_json`` writes the reference's camelCase na
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fairview.consent.errors import TCStringError
+from fairview.consent.idset import IdSet
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_VENDOR_ID = 0xFFFF
 
-IdSet = frozenset[int]
+Ids = Set[int]  # decoding yields an IdSet; a model built by hand may hold a frozenset
+NO_IDS = IdSet()
 
 # (attribute, JSON name, largest id) for every id set except publisher restrictions.
 ID_SETS: tuple[tuple[str, str, int], ...] = (
@@ -57,7 +59,7 @@ class PublisherRestriction:
 
     purpose_id: int
     restriction_type: int
-    vendor_ids: IdSet
+    vendor_ids: Ids
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,7 +71,7 @@ class PublisherRestriction:
 
 @dataclass(frozen=True, slots=True)
 class TCModel:
-    """One TC string's fields; id sets are frozensets of 1-based ids.
+    """One TC string's fields; id sets hold 1-based ids (``IdSet`` when decoded).
 
     ``created`` and ``last_updated`` are UTC datetimes at decisecond precision.
     ``publisher_restrictions`` keep the order of first appearance in the string,
@@ -86,21 +88,21 @@ class TCModel:
     policy_version: int = 5
     is_service_specific: bool = True
     use_non_standard_texts: bool = False
-    special_feature_optins: IdSet = frozenset()
-    purpose_consents: IdSet = frozenset()
-    purpose_legitimate_interests: IdSet = frozenset()
+    special_feature_optins: Ids = NO_IDS
+    purpose_consents: Ids = NO_IDS
+    purpose_legitimate_interests: Ids = NO_IDS
     purpose_one_treatment: bool = False
     publisher_country_code: str = "AA"
-    vendor_consents: IdSet = frozenset()
-    vendor_legitimate_interests: IdSet = frozenset()
+    vendor_consents: Ids = NO_IDS
+    vendor_legitimate_interests: Ids = NO_IDS
     publisher_restrictions: tuple[PublisherRestriction, ...] = ()
-    vendors_disclosed: IdSet = frozenset()
-    vendors_allowed: IdSet = frozenset()
-    publisher_consents: IdSet = frozenset()
-    publisher_legitimate_interests: IdSet = frozenset()
+    vendors_disclosed: Ids = NO_IDS
+    vendors_allowed: Ids = NO_IDS
+    publisher_consents: Ids = NO_IDS
+    publisher_legitimate_interests: Ids = NO_IDS
     num_custom_purposes: int = 0
-    publisher_custom_consents: IdSet = frozenset()
-    publisher_custom_legitimate_interests: IdSet = frozenset()
+    publisher_custom_consents: Ids = NO_IDS
+    publisher_custom_legitimate_interests: Ids = NO_IDS
     version: int = 2
 
     def to_json(self) -> dict[str, Any]:
@@ -233,7 +235,7 @@ def _json_letters(value: Any, name: str) -> str:
     return value.upper()
 
 
-def _json_ids(value: Any, name: str) -> IdSet:
+def _json_ids(value: Any, name: str) -> Ids:
     if not isinstance(value, list) or not all(
         isinstance(v, int) and not isinstance(v, bool) for v in value
     ):
