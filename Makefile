@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test lint bench services venv oracle clean
+.PHONY: demo test lint bench services venv oracle browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,11 @@ oracle:
 	if [ -f tests/oracle/package-lock.json ]; then \
 	  cd tests/oracle && npm ci --no-audit --no-fund --loglevel=error; fi
 
+# Debian's Chromium for the player SDK's browser tests (Playwright never downloads one).
+browser:
+	test -x /usr/bin/chromium || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 demo: venv
 	$(BIN)/fairview demo $(DEMO_ARGS)
 
@@ -31,7 +36,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: venv services oracle lint
+test: venv services oracle browser lint
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 bench: venv services

@@ -42,8 +42,16 @@ def test_prod_refuses_placeholder_secrets() -> None:
         token_signing_key=strong,
         pseudonym_pepper=strong + "p",  # type: ignore[arg-type]
         admin_api_key=strong + "a",
+        viewer_token_key=strong + "v",
     )
     assert ok.env == "prod"
+    with pytest.raises(ValidationError, match="FAIRVIEW_VIEWER_TOKEN_KEY"):
+        Settings(
+            env="prod",
+            token_signing_key=strong,
+            pseudonym_pepper=strong + "p",  # type: ignore[arg-type]
+            admin_api_key=strong + "a",
+        )
 
 
 def test_dev_and_demo_accept_the_development_secrets() -> None:

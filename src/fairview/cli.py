@@ -76,7 +76,11 @@ def settle(
     from fairview.storage import open_store
 
     settings = _settings()
-    store = open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
+    store = open_store(
+        settings.database_url,
+        synchronous=settings.sqlite_synchronous,
+        redis_url=settings.redis_url,
+    )
     settler = Settler(store, SystemClock(), window_ms=settings.settle_window_s * 1000)
     while True:
         report = settler.run_once()
@@ -145,6 +149,13 @@ def consent_decide(
     gpp: Annotated[str | None, typer.Option(help="IAB GPP string.")] = None,
     gpc: Annotated[bool, typer.Option(help="The request carried Sec-GPC: 1.")] = False,
     age: Annotated[int | None, typer.Option(min=0, max=130, help="Known age.")] = None,
+    topic: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Content topic of the video (IAB Content Taxonomy 3.1 id or a platform "
+            "label such as fv-lgbtq); repeat for several."
+        ),
+    ] = None,
     sensitive: Annotated[
         bool, typer.Option(help="The content is special-category context.")
     ] = False,
@@ -153,11 +164,24 @@ def consent_decide(
     """Print the permissions the signals allow, with the decision-table rows."""
     from datetime import UTC, datetime
 
+    from fairview.audience.taxonomy import content_taxonomy
     from fairview.consent.policy import decide
     from fairview.consent.signals import RawSignals, read_signals
 
     settings = _settings()
-    raw = RawSignals(region, tc, gpp, gpc, age, sensitive)
+    taxonomy = content_taxonomy()
+    topics = topic or []
+    unknown = taxonomy.unknown(topics)
+    if unknown:
+        error = {
+            "error": "unknown_topic",
+            "detail": f"Topic {unknown[0]!r} is not in the IAB Content Taxonomy 3.1 or the "
+            "platform labels; see docs/targeting.md for the ids.",
+        }
+        print(orjson.dumps(error).decode())
+        raise typer.Exit(2)
+    sensitive_topics = [t for t in topics if taxonomy.is_sensitive(t)]
+    raw = RawSignals(region, tc, gpp, gpc, age, sensitive or bool(sensitive_topics))
     read = read_signals(raw, today=datetime.now(UTC).date(), objected=objected)
     p = decide(read.signals, vendor_id=settings.tcf_vendor_id, lia_purposes=settings.lia_purposes)
     out = {
@@ -169,6 +193,7 @@ def consent_decide(
         "profiling": p.profiling,
         "first_party_only": p.first_party_only,
         "precise_geo": p.precise_geo,
+        "sensitive_topics": sensitive_topics,
         "signal_errors": read.errors,
     }
     print(orjson.dumps(out).decode())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class BillingModel(StrEnum):
@@ -32,6 +34,94 @@ class CreativeRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Daypart:
+    """Days of the week (0 Monday … 6 Sunday) and hours [start_hour, end_hour) in local time."""
+
+    days: tuple[int, ...]
+    start_hour: int
+    end_hour: int
+
+
+@dataclass(frozen=True, slots=True)
+class FrequencyCap:
+    """At most `max_deliveries` of the campaign per viewer in any `window_days` days."""
+
+    max_deliveries: int
+    window_days: int
+
+
+FOCUSED_VIEW_CAP = FrequencyCap(6, 7)
+"""The default for cpfv campaigns: under 7 per 7 days, as TikTok's Focused View."""
+
+
+@dataclass(frozen=True, slots=True)
+class Targeting:
+    """Who may be shown a campaign. Empty tuples mean "any".
+
+    Every criterion reads the request context only; `cohorts` (interest cohorts)
+    apply only where the consent policy allows personalised ads.
+    """
+
+    regions: tuple[str, ...] = ()  # "DE" (a country) or "US-CA" (a subdivision)
+    languages: tuple[str, ...] = ()  # ISO 639-1, lower case
+    devices: tuple[str, ...] = ()  # device classes
+    placements: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()  # content topics (with their subtopics)
+    blocked_topics: tuple[str, ...] = ()  # brand safety: never next to these
+    dayparts: tuple[Daypart, ...] = ()
+    timezone: str = "UTC"  # IANA zone the dayparts are read in
+    cohorts: tuple[str, ...] = ()
+    frequency_cap: FrequencyCap | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "regions": list(self.regions),
+            "languages": list(self.languages),
+            "devices": list(self.devices),
+            "placements": list(self.placements),
+            "topics": list(self.topics),
+            "blocked_topics": list(self.blocked_topics),
+            "dayparts": [
+                {"days": list(d.days), "start_hour": d.start_hour, "end_hour": d.end_hour}
+                for d in self.dayparts
+            ],
+            "timezone": self.timezone,
+            "cohorts": list(self.cohorts),
+            "frequency_cap": None
+            if self.frequency_cap is None
+            else {
+                "max_deliveries": self.frequency_cap.max_deliveries,
+                "window_days": self.frequency_cap.window_days,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Targeting:
+        """Read what `to_json` wrote (values were validated at the API edge)."""
+        cap = data.get("frequency_cap")
+        return cls(
+            regions=tuple(data.get("regions", ())),
+            languages=tuple(data.get("languages", ())),
+            devices=tuple(data.get("devices", ())),
+            placements=tuple(data.get("placements", ())),
+            topics=tuple(data.get("topics", ())),
+            blocked_topics=tuple(data.get("blocked_topics", ())),
+            dayparts=tuple(
+                Daypart(tuple(d["days"]), d["start_hour"], d["end_hour"])
+                for d in data.get("dayparts", ())
+            ),
+            timezone=data.get("timezone", "UTC"),
+            cohorts=tuple(data.get("cohorts", ())),
+            frequency_cap=None
+            if cap is None
+            else FrequencyCap(cap["max_deliveries"], cap["window_days"]),
+        )
+
+
+NO_TARGETING = Targeting()
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignRecord:
     id: str
     advertiser_id: str
@@ -45,6 +135,15 @@ class CampaignRecord:
     status: str
     spent: int
     created_ms: int
+    targeting: Targeting = NO_TARGETING
+    payer: str | None = None  # DSA Art. 26: who paid, when not the advertiser itself
+
+    @property
+    def frequency_cap(self) -> FrequencyCap | None:
+        """The campaign's cap; cpfv campaigns get the focused-view default when unset."""
+        if self.targeting.frequency_cap is not None:
+            return self.targeting.frequency_cap
+        return FOCUSED_VIEW_CAP if self.billing_model is BillingModel.CPFV else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +158,7 @@ class DeliveryRecord:
     mode: str
     duration_ms: int
     issued_ms: int
+    why: Mapping[str, Any] = field(default_factory=dict)  # the main parameters actually used
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,6 +115,22 @@ REGISTRY = (
         "GDPR Art. 6(1)(c) legal obligation to honour the objection",
         "as long as fairview holds or could receive signals for the pseudonym",
     ),
+    PersonalData(
+        "deliveries", ("why",),
+        "the main parameters an ad was chosen on (mode, content topic, matched targeting, "
+        "interest cohort when personalised)",
+        "tell the viewer why an ad was shown (DSA Art. 26(1)(d)); audit the decision",
+        "GDPR Art. 6(1)(c) legal obligation (DSA Art. 26)",
+        "as long as the delivery (13 months), erased on request",
+    ),
+    PersonalData(
+        "frequency_events", ("viewer_key", "campaign_id", "at_ms"),
+        "which campaign was shown to a viewer pseudonym, and when",
+        "frequency caps (at most N deliveries per viewer per window)",
+        "GDPR Art. 6(1)(a) consent (TCF Purpose 1 storage and the ad purposes); kept only "
+        "when the consent policy allows storage",
+        "the campaign's cap window (at most 30 days), then deleted; erased on request",
+    ),
 )  # fmt: skip
 
 # Tables and columns that hold no data about a viewer, declared so that nothing
@@ -136,12 +152,15 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
         "spent",
         "billed_units",
         "created_ms",
+        "targeting",
+        "payer",
     ),
     "campaign_day_spend": ("campaign_id", "day", "spent"),
     "creatives": ("id", "campaign_id", "name", "duration_ms", "media_url", "created_ms"),
     "deliveries": ("id", "campaign_id", "creative_id", "duration_ms", "conflict"),
     "events": ("pos",),
     "consent_records": ("id",),
+    "frequency_events": ("id",),
     "failed_events": ("id",),
     "counters": ("name", "value"),
     "consumer_offsets": ("consumer", "pos"),

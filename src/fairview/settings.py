@@ -80,6 +80,22 @@ class Settings(BaseSettings):
         "list (e.g. [2, 7]); legitimate interest is used for no other purpose, and never "
         "for purposes 1 or 3-6.",
     )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL (redis://host:6379/0) for the frequency-cap counters at scale; "
+        "unset: they live in the relational store.",
+    )
+    viewer_token_key: SecretStr = Field(
+        SecretStr(_DEV_SECRET),
+        description="HMAC key the platform signs viewer tokens with (HS256 JWT, claim `sub` = "
+        "the user reference), which authorise a viewer's own requests such as 'why this ad' "
+        "(at least 32 characters in prod).",
+    )
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Absolute URL players reach fairview at; used in VAST tracking and "
+        "'why this ad' links.",
+    )
     sqlite_synchronous: str = Field(
         "FULL",
         pattern="^(FULL|NORMAL|EXTRA)$",
@@ -90,7 +106,7 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> Self:
         if self.env is not Environment.PROD:
             return self
-        for name in ("token_signing_key", "pseudonym_pepper", "admin_api_key"):
+        for name in ("token_signing_key", "pseudonym_pepper", "admin_api_key", "viewer_token_key"):
             value: SecretStr = getattr(self, name)
             secret = value.get_secret_value()
             placeholder = secret.lower() in PLACEHOLDER_SECRETS or secret == _DEV_SECRET

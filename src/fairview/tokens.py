@@ -81,3 +81,53 @@ class TokenSigner:
             )
         except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
             return None
+
+
+class ViewerTokens:
+    """Viewer tokens the platform signs (HS256 JWT: `sub` = its user reference, `exp`).
+
+    They authorise a viewer's own requests ("why this ad", later export and erasure);
+    fairview verifies them and keeps nothing of them.
+    """
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def sign(self, user_ref: str, expires_ms: int) -> str:
+        """For the platform's integration tests and the demo; platforms sign their own."""
+        return jwt.encode({"sub": user_ref, "exp": expires_ms // 1000}, self._key, _ALGORITHM)
+
+    def user_ref(self, token: str | None, now_ms: int) -> str:
+        if not token:
+            raise FairviewError(
+                "missing_viewer_token",
+                "Send the viewer token the platform issued, as 'Authorization: Bearer <token>'.",
+                status=401,
+            )
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],
+                options={"require": ["sub", "exp"], "verify_exp": False},
+            )
+        except jwt.PyJWTError:
+            raise FairviewError(
+                "invalid_viewer_token",
+                "The viewer token is not signed by this platform's key or is malformed; "
+                "ask the platform for a new one.",
+                status=401,
+            ) from None
+        if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("exp"), int):
+            raise FairviewError(
+                "invalid_viewer_token",
+                "The viewer token needs a text 'sub' and a numeric 'exp'.",
+                status=401,
+            )
+        if claims["exp"] * 1000 <= now_ms:
+            raise FairviewError(
+                "expired_viewer_token",
+                "The viewer token has expired; ask the platform for a new one.",
+                status=401,
+            )
+        return str(claims["sub"])

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fairview import __version__
-from fairview.api import buying, delivery, errors, ops
+from fairview.api import buying, delivery, errors, ops, sdk, video
 from fairview.api.deps import Services
 from fairview.api.middleware import BodyLimit, GlobalPrivacyControl, StripClientIdentity
 from fairview.clock import Clock, SystemClock
@@ -20,17 +20,22 @@ from fairview.pseudonym import Pseudonymiser
 from fairview.serve.decide import Decider
 from fairview.settings import Settings
 from fairview.storage import Store, open_store
-from fairview.tokens import TokenSigner
+from fairview.tokens import TokenSigner, ViewerTokens
 
 
 def create_app(
     settings: Settings, *, store: Store | None = None, clock: Clock | None = None
 ) -> FastAPI:
     """Build the HTTP API on `store` (opened from settings when not given)."""
-    store = store or open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
+    store = store or open_store(
+        settings.database_url,
+        synchronous=settings.sqlite_synchronous,
+        redis_url=settings.redis_url,
+    )
     clock = clock or SystemClock()
     signer = TokenSigner(settings.token_signing_key.get_secret_value(), settings.token_ttl_s * 1000)
     writer = GroupCommitWriter(store.events)
+    pseudonymiser = Pseudonymiser(settings.pseudonym_pepper.get_secret_value())
     services = Services(
         settings=settings,
         store=store,
@@ -38,11 +43,13 @@ def create_app(
         decider=Decider(
             store,
             signer,
-            Pseudonymiser(settings.pseudonym_pepper.get_secret_value()),
+            pseudonymiser,
             vendor_id=settings.tcf_vendor_id,
             lia_purposes=settings.lia_purposes,
         ),
         collector=Collector(signer, writer, max_events=settings.max_batch_events),
+        pseudonymiser=pseudonymiser,
+        viewers=ViewerTokens(settings.viewer_token_key.get_secret_value()),
     )
 
     @asynccontextmanager
@@ -58,7 +65,7 @@ def create_app(
     )
     app.state.services = services
     app.state.writer = writer
-    for router in (buying.router, delivery.router, ops.router):
+    for router in (buying.router, delivery.router, video.router, ops.router, sdk.router):
         app.include_router(router)
     errors.install(app)
     # add_middleware wraps, so the last added runs first: identity is stripped before

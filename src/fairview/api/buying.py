@@ -13,6 +13,7 @@ from fairview.api.schemas import (
     CampaignPublic,
     CreativeCreate,
     CreativePublic,
+    TargetingIn,
     to_ms,
 )
 from fairview.domain import AdvertiserRecord, CampaignRecord
@@ -49,6 +50,8 @@ def create_campaign(
         body.budget_daily,
         to_ms(body.starts_at),
         to_ms(body.ends_at),
+        targeting=body.targeting.to_domain(),
+        payer=body.payer,
     )
     record = services.store.catalog.create_campaign(advertiser.id, spec, services.clock.now_ms())
     return CampaignPublic.of(record)
@@ -63,6 +66,16 @@ def list_campaigns(advertiser: AdvertiserDep, services: ServicesDep) -> list[Cam
 def get_campaign(
     campaign_id: str, advertiser: AdvertiserDep, services: ServicesDep
 ) -> CampaignPublic:
+    return CampaignPublic.of(_own_campaign(services, advertiser, campaign_id))
+
+
+@router.put("/campaigns/{campaign_id}/targeting", response_model=CampaignPublic)
+def set_targeting(
+    campaign_id: str, body: TargetingIn, advertiser: AdvertiserDep, services: ServicesDep
+) -> CampaignPublic:
+    """Replace the campaign's targeting; the next decision uses it."""
+    campaign = _own_campaign(services, advertiser, campaign_id)
+    services.store.catalog.set_targeting(campaign.id, body.to_domain())
     return CampaignPublic.of(_own_campaign(services, advertiser, campaign_id))
 
 

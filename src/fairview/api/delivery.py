@@ -14,10 +14,16 @@ from fairview.api.schemas import (
     CreativeServed,
     DecisionRequest,
     DecisionResponse,
+    DisclosurePublic,
+    WhyPublic,
+    to_datetime,
 )
+from fairview.audience.taxonomy import content_taxonomy
 from fairview.consent.signals import RawSignals
+from fairview.errors import FairviewError
 from fairview.serve.context import device_class
-from fairview.serve.decide import AdRequest
+from fairview.serve.decide import AdRequest, ServedAd
+from fairview.serve.why import explain
 
 router = APIRouter(prefix="/v1")
 
@@ -50,38 +56,101 @@ def decide(
     GPC comes from the `Sec-GPC` header (read by middleware), never from the body.
     """
     device = body.device or device_class(user_agent)
+    taxonomy = content_taxonomy()
     signals = RawSignals(
         region=body.region,
         tc_string=body.tc_string,
         gpp_string=body.gpp,
         gpc=bool(getattr(request.state, "gpc", False)),
         age=body.age,
-        sensitive_context=body.sensitive_context,
+        sensitive_context=body.sensitive_context
+        or any(taxonomy.is_sensitive(t) for t in body.topics),
     )
     ad_request = AdRequest(
-        body.placement, body.user_ref, body.region, device.value, body.count, signals
+        body.placement,
+        body.user_ref,
+        body.region,
+        device.value,
+        body.count,
+        signals,
+        language=body.language,
+        topics=tuple(body.topics),
     )
     decision = services.decider.decide(ad_request, services.clock.now_ms())
+    base = services.settings.public_base_url.rstrip("/")
     return DecisionResponse(
-        ads=[
-            AdPublic(
-                delivery=s.delivery.id,
-                token=s.token,
-                campaign=s.delivery.campaign_id,
-                advertiser=s.advertiser_id,
-                creative=CreativeServed(
-                    id=s.creative.id,
-                    duration_s=s.creative.duration_ms / 1000,
-                    media_url=s.creative.media_url,
-                ),
-            )
-            for s in decision.ads
-        ],
+        ads=[_ad_public(s, base) for s in decision.ads],
         consent=ConsentPublic(
             mode=decision.permissions.mode.value,
             rows=list(decision.permissions.rows),
             signal_errors=decision.signal_errors,
         ),
+    )
+
+
+def _ad_public(s: ServedAd, base: str) -> AdPublic:
+    return AdPublic(
+        delivery=s.delivery.id,
+        token=s.token,
+        campaign=s.delivery.campaign_id,
+        advertiser=s.advertiser_id,
+        creative=CreativeServed(
+            id=s.creative.id,
+            duration_s=s.creative.duration_ms / 1000,
+            media_url=s.creative.media_url,
+        ),
+        disclosure=DisclosurePublic(
+            advertiser=s.advertiser,
+            payer=s.payer,
+            parameters=explain(s.delivery.why),
+            why_url=f"{base}/v1/deliveries/{s.delivery.id}/why",
+        ),
+    )
+
+
+@router.get("/deliveries/{delivery_id}/why", response_model=WhyPublic)
+def why_this_ad(
+    delivery_id: str,
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> WhyPublic:
+    """Why this ad was shown (DSA Art. 26), for the viewer it was shown to.
+
+    Authorised by the platform's signed viewer token. A delivery tied to a viewer
+    pseudonym answers only that viewer; a delivery kept without one holds nothing
+    about any viewer, so its (unguessable) id is enough with any valid viewer token.
+    """
+    token = authorization.removeprefix("Bearer ").strip() if authorization else None
+    now_ms = services.clock.now_ms()
+    user_ref = services.viewers.user_ref(token, now_ms)
+    delivery = services.store.deliveries.get(delivery_id[:64])
+    if delivery is None or (
+        delivery.viewer_key is not None
+        and delivery.viewer_key != services.pseudonymiser.viewer_key(user_ref)
+    ):
+        raise FairviewError(
+            "unknown_delivery",
+            "No ad delivery with this id was shown to this viewer; check the id in the ad's "
+            "disclosure link.",
+            status=404,
+        )
+    campaign = services.store.catalog.campaign(delivery.campaign_id)
+    advertiser = services.store.catalog.get_advertiser(campaign.advertiser_id) if campaign else None
+    name = advertiser.name if advertiser else "unknown"
+    why = delivery.why
+    return WhyPublic(
+        delivery=delivery.id,
+        advertiser=name,
+        payer=(campaign.payer if campaign and campaign.payer else name),
+        shown_at=to_datetime(delivery.issued_ms),
+        mode=delivery.mode,
+        personalised=bool(why.get("personalised", False)),
+        content_topics=list(why.get("content_topics", [])),
+        matched_targeting=list(why.get("matched", [])),
+        interest_cohort=why.get("cohort"),
+        selection=str(why.get("selection", "")),
+        consent_rows=list(why.get("rows", [])),
+        parameters=explain(why),
     )
 
 

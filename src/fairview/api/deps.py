@@ -12,9 +12,11 @@ from fairview.clock import Clock
 from fairview.collect.service import Collector
 from fairview.domain import AdvertiserRecord
 from fairview.errors import Unauthorized
+from fairview.pseudonym import Pseudonymiser
 from fairview.serve.decide import Decider
 from fairview.settings import Settings
 from fairview.storage import Store
+from fairview.tokens import ViewerTokens
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class Services:
     clock: Clock
     decider: Decider
     collector: Collector
+    pseudonymiser: Pseudonymiser
+    viewers: ViewerTokens
 
 
 async def _services(request: Request) -> Services:

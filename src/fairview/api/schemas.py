@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from fairview.domain import AdvertiserRecord, BillingModel, CampaignRecord, CreativeRecord
+from fairview.audience.taxonomy import MAX_TOPICS_PER_REQUEST, content_taxonomy
+from fairview.domain import (
+    AdvertiserRecord,
+    BillingModel,
+    CampaignRecord,
+    CreativeRecord,
+    Daypart,
+    FrequencyCap,
+    Targeting,
+)
 from fairview.serve.context import REGION_PATTERN, DeviceClass
+from fairview.storage.frequency import MAX_WINDOW_DAYS
 
 _Money = Annotated[int, Field(strict=True, gt=0, le=10**15)]
 _Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -46,11 +57,117 @@ class AdvertiserPublic(BaseModel):
 
     @classmethod
     def of(cls, r: AdvertiserRecord) -> Self:
-        return cls(id=r.id, name=r.name, currency=r.currency, created_at=_dt(r.created_ms))
+        return cls(id=r.id, name=r.name, currency=r.currency, created_at=to_datetime(r.created_ms))
 
 
 class AdvertiserCreated(AdvertiserPublic):
     api_key: str = Field(description="Shown only once; fairview keeps only its hash.")
+
+
+_Topic = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+def known_topics(value: list[str]) -> list[str]:
+    """Refuse a content topic that is not in the taxonomy (`unknown_topic`)."""
+    unknown = content_taxonomy().unknown(value)
+    if unknown:
+        raise PydanticCustomError(
+            "unknown_topic",
+            "topic {topic!r} is not in the IAB Content Taxonomy 3.1 or the platform labels",
+            {"topic": unknown[0][:40]},
+        )
+    return value
+
+
+class DaypartIn(_In):
+    days: list[Annotated[int, Field(strict=True, ge=0, le=6)]] = Field(
+        min_length=1, max_length=7, description="Days of the week, 0 Monday … 6 Sunday."
+    )
+    start_hour: int = Field(ge=0, le=23, strict=True)
+    end_hour: int = Field(ge=1, le=24, strict=True, description="Exclusive.")
+
+    @field_validator("end_hour")
+    @classmethod
+    def _after_start(cls, value: int, info: ValidationInfo) -> int:
+        start = info.data.get("start_hour")
+        if start is not None and value <= start:
+            raise PydanticCustomError("empty_daypart", "end_hour must be after start_hour")
+        return value
+
+
+class FrequencyCapIn(_In):
+    max_deliveries: int = Field(ge=1, le=1000, strict=True)
+    window_days: int = Field(ge=1, le=MAX_WINDOW_DAYS, strict=True)
+
+
+class TargetingIn(_In):
+    """Who may see the campaign; an empty list means "any". Docs: docs/targeting.md."""
+
+    regions: list[Annotated[str, Field(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")]] = Field(
+        default_factory=list, max_length=300, description="Countries (DE) or subdivisions (US-CA)."
+    )
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] = Field(
+        default_factory=list, max_length=100
+    )
+    devices: list[DeviceClass] = Field(default_factory=list, max_length=5)
+    placements: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")]] = Field(
+        default_factory=list, max_length=100
+    )
+    topics: list[_Topic] = Field(
+        default_factory=list, max_length=200, description="Content topics (and their subtopics)."
+    )
+    blocked_topics: list[_Topic] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Brand safety: never next to these content topics (or their subtopics).",
+    )
+    dayparts: list[DaypartIn] = Field(default_factory=list, max_length=50)
+    timezone: str = Field("UTC", max_length=60, description="IANA zone the dayparts use.")
+    cohorts: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Interest cohorts; served only where consent allows personalised ads.",
+    )
+    frequency_cap: FrequencyCapIn | None = Field(
+        None,
+        description="At most max_deliveries per viewer in window_days; cpfv campaigns "
+        "default to 6 per 7 days. Applied only where consent allows storage.",
+    )
+
+    @field_validator("topics", "blocked_topics")
+    @classmethod
+    def _known_topics(cls, value: list[str]) -> list[str]:
+        return known_topics(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PydanticCustomError(
+                "unknown_timezone", "timezone must be an IANA zone such as Europe/Berlin"
+            ) from None
+        return value
+
+    def to_domain(self) -> Targeting:
+        cap = self.frequency_cap
+        return Targeting(
+            regions=tuple(self.regions),
+            languages=tuple(self.languages),
+            devices=tuple(d.value for d in self.devices),
+            placements=tuple(self.placements),
+            topics=tuple(self.topics),
+            blocked_topics=tuple(self.blocked_topics),
+            dayparts=tuple(
+                Daypart(tuple(sorted(set(d.days))), d.start_hour, d.end_hour) for d in self.dayparts
+            ),
+            timezone=self.timezone,
+            cohorts=tuple(self.cohorts),
+            frequency_cap=None
+            if cap is None
+            else FrequencyCap(cap.max_deliveries, cap.window_days),
+        )
 
 
 class CampaignCreate(_In):
@@ -63,6 +180,10 @@ class CampaignCreate(_In):
     budget_daily: _Money | None = None
     starts_at: datetime
     ends_at: datetime
+    targeting: TargetingIn = Field(default_factory=TargetingIn)
+    payer: _Name | None = Field(
+        None, description="Who pays for the ads, when not the advertiser (DSA Art. 26(1)(c))."
+    )
 
     @field_validator("budget_total")
     @classmethod
@@ -109,6 +230,11 @@ class CampaignPublic(BaseModel):
     status: str
     spent: int
     created_at: datetime
+    targeting: dict[str, Any]
+    payer: str | None
+    frequency_cap: FrequencyCapIn | None = Field(
+        description="The cap in force (the cpfv default when none was set)."
+    )
 
     @classmethod
     def of(cls, r: CampaignRecord) -> Self:
@@ -119,11 +245,19 @@ class CampaignPublic(BaseModel):
             bid=r.bid,
             budget_total=r.budget_total,
             budget_daily=r.budget_daily,
-            starts_at=_dt(r.starts_ms),
-            ends_at=_dt(r.ends_ms),
+            starts_at=to_datetime(r.starts_ms),
+            ends_at=to_datetime(r.ends_ms),
             status=r.status,
             spent=r.spent,
-            created_at=_dt(r.created_ms),
+            created_at=to_datetime(r.created_ms),
+            targeting=r.targeting.to_json(),
+            payer=r.payer,
+            frequency_cap=None
+            if r.frequency_cap is None
+            else FrequencyCapIn(
+                max_deliveries=r.frequency_cap.max_deliveries,
+                window_days=r.frequency_cap.window_days,
+            ),
         )
 
 
@@ -161,7 +295,7 @@ class CreativePublic(BaseModel):
             name=r.name,
             duration_s=r.duration_ms / 1000,
             media_url=r.media_url,
-            created_at=_dt(r.created_ms),
+            created_at=to_datetime(r.created_ms),
         )
 
 
@@ -200,14 +334,40 @@ class DecisionRequest(_In):
     sensitive_context: bool = Field(
         False,
         description="The content being watched is "
-        "special-category context (GDPR Art. 9); no profiling.",
+        "special-category context (GDPR Art. 9); no profiling. Implied by a sensitive topic.",
     )
+    language: str | None = Field(
+        None, pattern=r"^[a-z]{2}$", description="Language of the content, ISO 639-1 (e.g. de)."
+    )
+    topics: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_TOPICS_PER_REQUEST,
+        description="Content topics of the video being watched: IAB Content Taxonomy 3.1 ids "
+        "or platform labels (docs/targeting.md). Used for contextual targeting and brand "
+        "safety; sensitive topics rule out profiling.",
+    )
+
+    @field_validator("topics")
+    @classmethod
+    def _known_topics(cls, value: list[str]) -> list[str]:
+        return known_topics(value)
 
 
 class CreativeServed(BaseModel):
     id: str
     duration_s: float
     media_url: str
+
+
+class DisclosurePublic(BaseModel):
+    """DSA Art. 26(1): shown with every ad."""
+
+    advertiser: str = Field(description="The natural or legal person the ad is presented for.")
+    payer: str = Field(description="Who paid for the ad.")
+    parameters: list[str] = Field(
+        description="The main parameters used to choose this ad, in plain words."
+    )
+    why_url: str = Field(description="Where the viewer can read the full explanation.")
 
 
 class AdPublic(BaseModel):
@@ -217,6 +377,24 @@ class AdPublic(BaseModel):
     advertiser: str
     creative: CreativeServed
     events_url: str = "/v1/events"
+    disclosure: DisclosurePublic
+
+
+class WhyPublic(BaseModel):
+    """Why this ad was shown: exactly the parameters the decision used."""
+
+    delivery: str
+    advertiser: str
+    payer: str
+    shown_at: datetime
+    mode: str = Field(description="personalised, contextual or non_personalised.")
+    personalised: bool = Field(description="Whether anything about the viewer was used.")
+    content_topics: list[str]
+    matched_targeting: list[str]
+    interest_cohort: str | None
+    selection: str
+    consent_rows: list[str]
+    parameters: list[str]
 
 
 class ConsentPublic(BaseModel):
@@ -232,7 +410,7 @@ class DecisionResponse(BaseModel):
     consent: ConsentPublic
 
 
-def _dt(ms: int) -> datetime:
+def to_datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 

@@ -34,7 +34,8 @@ UK_ART8_AGE = 13
 UOOM_STATES = frozenset({"CO", "CT", "TX", "OR", "MT", "DE", "NJ", "NH", "MN", "MD", "NE"})
 
 
-def _country_and_part(region: str | None) -> tuple[str | None, str | None]:
+def split_region(region: str | None) -> tuple[str | None, str | None]:
+    """`EU-DE` → (DE, None); `US-CA` → (US, CA); `DE` → (DE, None)."""
     if not region:
         return None, None
     parts = region.upper().split("-")
@@ -44,7 +45,7 @@ def _country_and_part(region: str | None) -> tuple[str | None, str | None]:
 
 
 def jurisdiction(region: str | None) -> Jurisdiction:
-    country, part = _country_and_part(region)
+    country, part = split_region(region)
     if country is None or country in ("ZZ", "XX", "EU"):
         return Jurisdiction.UNKNOWN
     if country in EEA:
@@ -62,7 +63,7 @@ def jurisdiction(region: str | None) -> Jurisdiction:
 
 def art8_age(region: str | None) -> int:
     """The age below which a child's own consent is not valid there (strictest if unknown)."""
-    country, _ = _country_and_part(region)
+    country, _ = split_region(region)
     if country in ("GB", "UK"):
         return UK_ART8_AGE
     return _ART8_AGE.get(country or "", DEFAULT_ART8_AGE)

@@ -27,7 +27,11 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
     for suffix in ("", "-wal", "-shm"):
         Path(f"{options.database}{suffix}").unlink(missing_ok=True)
     settings = Settings(env=Environment.DEMO, database_url=f"sqlite:///{options.database}")
-    store = open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
+    store = open_store(
+        settings.database_url,
+        synchronous=settings.sqlite_synchronous,
+        redis_url=settings.redis_url,
+    )
     store.engine.dispose()  # no connection may cross the fork of the server process
     clock = ShiftedClock(SystemClock().now_ms())
     start = clock.now_ms()

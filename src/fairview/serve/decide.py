@@ -1,10 +1,13 @@
-"""The decision: permissions first, then round robin over campaigns with budget left.
+"""The decision: permissions first, then eligibility, caps, and a choice among the rest.
 
 Every decision starts from the consent policy's `Permissions` and may use
 nothing they forbid: no viewer pseudonym is kept on a delivery unless the
-measurement level is user-level, no ad is served when the mode is `none`, and
-the signed token carries the mode so that later stages obey it. Targeting,
-caps, pacing and ranking arrive with the ad-decision issue.
+measurement level is user-level; the viewer's interest cohort is read only in
+`personalised` mode; frequency caps read and write per-viewer counters only
+where storage is allowed (elsewhere there is no user-level cap, and one
+response never repeats a campaign); no ad is served when the mode is `none`;
+and the signed token carries the mode so that later stages obey it. Each
+delivery records the parameters actually used, which "why this ad" shows.
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ from __future__ import annotations
 import itertools
 import secrets
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
+from fairview.audience.taxonomy import Taxonomy, content_taxonomy
 from fairview.clock import day_of
 from fairview.consent.policy import Measurement, Mode, Permissions, decide
 from fairview.consent.signals import RawSignals, ReadSignals, read_signals
 from fairview.consent.tcf import decode as decode_tc
 from fairview.domain import Candidate, CreativeRecord, DeliveryRecord
 from fairview.pseudonym import Pseudonymiser
+from fairview.serve.targeting import Context, eligible
 from fairview.storage import Store
 from fairview.storage.consents import ConsentEvidence
 from fairview.tokens import DeliveryClaims, TokenSigner
@@ -34,6 +41,9 @@ class AdRequest:
     device_class: str
     count: int
     signals: RawSignals
+    language: str | None = None
+    topics: tuple[str, ...] = ()  # content topics of the video being watched
+    fits: Callable[[int], bool] | None = None  # creative duration (ms) the slot accepts
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +59,19 @@ class ServedAd:
     creative: CreativeRecord
     advertiser_id: str
     token: str
+    advertiser: str  # DSA Art. 26(1)(b): on whose behalf
+    payer: str  # DSA Art. 26(1)(c): who paid
+
+
+class Cohorts(Protocol):
+    """The viewer's interest cohort (the audience stage supplies it)."""
+
+    def cohort_of(self, viewer_key: str) -> str | None: ...
+
+
+class NoCohorts:
+    def cohort_of(self, viewer_key: str) -> str | None:
+        return None
 
 
 class RoundRobin:
@@ -76,8 +99,13 @@ class Decider:
         *,
         vendor_id: int = 0,
         lia_purposes: frozenset[int] = frozenset(),
+        cohorts: Cohorts | None = None,
+        taxonomy: Taxonomy | None = None,
     ) -> None:
         self._store = store
+        self._cohorts = cohorts or NoCohorts()
+        self._taxonomy = taxonomy or content_taxonomy()
+        self._advertisers: dict[str, tuple[str, str]] = {}
         self._vendor_id = vendor_id
         self._lia_purposes = lia_purposes
         self._signer = signer
@@ -85,7 +113,7 @@ class Decider:
         self._rotation = RoundRobin()
 
     def decide(self, request: AdRequest, now_ms: int) -> Decision:
-        """Decide permissions, then choose up to `count` ads, record and sign each."""
+        """Decide permissions, then choose up to `count` eligible ads, record and sign each."""
         viewer = (
             None if request.user_ref is None else self._pseudonymiser.viewer_key(request.user_ref)
         )
@@ -94,11 +122,45 @@ class Decider:
             return Decision(permissions, errors, [])
         # Only a user-level measurement basis lets a delivery carry the viewer's pseudonym.
         kept = viewer if permissions.measurement is Measurement.USER else None
-        candidates = self._store.catalog.candidates(now_ms, day_of(now_ms))
+        # The profile (cohort) is read in personalised mode only.
+        cohort = (
+            self._cohorts.cohort_of(viewer)
+            if viewer is not None and permissions.mode is Mode.PERSONALISED
+            else None
+        )
+        context = Context(
+            request.placement,
+            request.region,
+            request.language,
+            request.device_class,
+            request.topics,
+            cohort,
+            now_ms,
+        )
+        matched: dict[str, tuple[str, ...]] = {}
+        candidates = []
+        for candidate in self._store.catalog.candidates(now_ms, day_of(now_ms)):
+            if request.fits is not None:
+                fitting = tuple(c for c in candidate.creatives if request.fits(c.duration_ms))
+                if not fitting:
+                    continue
+                candidate = replace(candidate, creatives=fitting)
+            grounds = eligible(candidate.campaign.targeting, context, self._taxonomy)
+            if grounds is not None:
+                matched[candidate.campaign.id] = grounds
+                candidates.append(candidate)
+        capped_viewer = viewer if permissions.storage else None
+        if capped_viewer is not None:
+            candidates = self._under_cap(candidates, capped_viewer, now_ms)
         served = []
         for candidate in self._rotation.pick(candidates, request.count):
             creative = candidate.creatives[now_ms % len(candidate.creatives)]
-            served.append(self._deliver(request, kept, permissions, candidate, creative, now_ms))
+            why = _why(permissions, context, matched[candidate.campaign.id], self._taxonomy)
+            served.append(
+                self._deliver(request, kept, permissions, candidate, creative, why, now_ms)
+            )
+            if capped_viewer is not None and candidate.campaign.frequency_cap is not None:
+                self._store.frequency.add(capped_viewer, candidate.campaign.id, now_ms)
         return Decision(permissions, errors, served)
 
     def _permissions(
@@ -129,6 +191,46 @@ class Decider:
             return raw
         return replace(raw, tc_string=latest.tc_string, gpp_string=latest.gpp_string)
 
+    def _under_cap(self, candidates: list[Candidate], viewer: str, now_ms: int) -> list[Candidate]:
+        """Drop campaigns this viewer has reached the frequency cap of."""
+        capped = [c for c in candidates if c.campaign.frequency_cap is not None]
+        if not capped:
+            return candidates
+        longest = max(c.campaign.frequency_cap.window_days for c in capped)  # type: ignore[union-attr]
+        since = now_ms - longest * 86_400_000
+        # One read for all campaigns over the longest window, then per-campaign windows.
+        seen = self._store.frequency.counts(viewer, [c.campaign.id for c in capped], since, now_ms)
+        out = []
+        for c in candidates:
+            cap = c.campaign.frequency_cap
+            if cap is None or seen.get(c.campaign.id, 0) < cap.max_deliveries:
+                out.append(c)
+            elif cap.window_days < longest:  # a shorter window: count it exactly
+                window = self._store.frequency.counts(
+                    viewer, [c.campaign.id], now_ms - cap.window_days * 86_400_000, now_ms
+                )
+                if window.get(c.campaign.id, 0) < cap.max_deliveries:
+                    out.append(c)
+        return out
+
+    def verify_token(self, token: str, now_ms: int) -> DeliveryClaims:
+        """The claims of a delivery token this server signed (FairviewError otherwise)."""
+        return self._signer.verify(token, now_ms)
+
+    def _advertiser(self, advertiser_id: str) -> tuple[str, str]:
+        known = self._advertisers.get(advertiser_id)
+        if known is None:
+            record = self._store.catalog.get_advertiser(advertiser_id)
+            known = (record.name, record.currency) if record else (advertiser_id, "EUR")
+            self._advertisers[advertiser_id] = known
+        return known
+
+    def _advertiser_name(self, advertiser_id: str) -> str:
+        return self._advertiser(advertiser_id)[0]
+
+    def advertiser_currency(self, advertiser_id: str) -> str:
+        return self._advertiser(advertiser_id)[1]
+
     def _deliver(
         self,
         request: AdRequest,
@@ -136,6 +238,7 @@ class Decider:
         permissions: Permissions,
         candidate: Candidate,
         creative: CreativeRecord,
+        why: Mapping[str, Any],
         now_ms: int,
     ) -> ServedAd:
         delivery = DeliveryRecord(
@@ -149,6 +252,7 @@ class Decider:
             mode=permissions.mode.value,
             duration_ms=creative.duration_ms,
             issued_ms=now_ms,
+            why=why,
         )
         self._store.deliveries.record(delivery)
         token = self._signer.sign(
@@ -161,7 +265,32 @@ class Decider:
                 delivery.mode,
             )
         )
-        return ServedAd(delivery, creative, candidate.campaign.advertiser_id, token)
+        advertiser = self._advertiser_name(candidate.campaign.advertiser_id)
+        return ServedAd(
+            delivery,
+            creative,
+            candidate.campaign.advertiser_id,
+            token,
+            advertiser,
+            candidate.campaign.payer or advertiser,
+        )
+
+
+def _why(
+    permissions: Permissions, context: Context, grounds: tuple[str, ...], taxonomy: Taxonomy
+) -> dict[str, Any]:
+    """The main parameters the decision used, in the words "why this ad" shows."""
+    topics = [t.label for t in map(taxonomy.get, context.topics) if t is not None]
+    cohort = next((g for g in grounds if g.startswith("interest cohort:")), None)
+    return {
+        "mode": permissions.mode.value,
+        "rows": list(permissions.rows),
+        "personalised": permissions.mode is Mode.PERSONALISED and cohort is not None,
+        "content_topics": topics,
+        "matched": list(grounds),
+        "cohort": context.cohort if cohort is not None else None,
+        "selection": "rotation among eligible campaigns with budget left",
+    }
 
 
 def _relies_on_consent(p: Permissions) -> bool:

@@ -11,6 +11,7 @@ from fairview.storage.consents import Consents
 from fairview.storage.deliveries import Deliveries
 from fairview.storage.engine import migrate, open_engine
 from fairview.storage.eventlog import EventLog, SqlEventLog
+from fairview.storage.frequency import FrequencyCounter, open_frequency
 from fairview.storage.settlement import SettlementStore
 
 
@@ -24,15 +25,21 @@ class Store:
     events: EventLog
     settlement: SettlementStore
     consents: Consents
+    frequency: FrequencyCounter
 
     def close(self) -> None:
         self.engine.dispose()
 
 
 def open_store(
-    url: str, *, synchronous: str = "FULL", schema: str | None = None, upgrade: bool = True
+    url: str,
+    *,
+    synchronous: str = "FULL",
+    schema: str | None = None,
+    upgrade: bool = True,
+    redis_url: str | None = None,
 ) -> Store:
-    """Open (and by default migrate) the store at `url`."""
+    """Open (and by default migrate) the store at `url`; counters in Redis if `redis_url`."""
     engine = open_engine(url, synchronous=synchronous, schema=schema)
     if upgrade:
         migrate(engine)
@@ -43,4 +50,5 @@ def open_store(
         SqlEventLog(engine),
         SettlementStore(engine),
         Consents(engine),
+        open_frequency(engine, redis_url),
     )

@@ -7,14 +7,17 @@ import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, Row, func, insert, or_, select, update
 
 from fairview.domain import (
+    NO_TARGETING,
     AdvertiserRecord,
     BillingModel,
     CampaignRecord,
     Candidate,
     CreativeRecord,
+    Targeting,
 )
 from fairview.storage.engine import writer
 from fairview.storage.schema import Advertiser, ApiKey, Campaign, CampaignDaySpend, Creative
@@ -38,6 +41,8 @@ class CampaignSpec:
     budget_daily: int | None
     starts_ms: int
     ends_ms: int
+    targeting: Targeting = NO_TARGETING
+    payer: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +114,22 @@ class Catalog:
             status="active",
             spent=0,
             created_ms=now_ms,
+            targeting=spec.targeting,
+            payer=spec.payer,
         )
-        values = asdict(record) | {"billing_model": record.billing_model.value, "billed_units": 0}
+        values = asdict(record) | {
+            "billing_model": record.billing_model.value,
+            "billed_units": 0,
+            "targeting": orjson.dumps(spec.targeting.to_json()).decode(),
+        }
         with self._write.begin() as conn:
             conn.execute(insert(Campaign).values(**values))
         return record
+
+    def set_targeting(self, campaign_id: str, targeting: Targeting) -> None:
+        text = orjson.dumps(targeting.to_json()).decode()
+        with self._write.begin() as conn:
+            conn.execute(update(Campaign).where(Campaign.id == campaign_id).values(targeting=text))
 
     def set_campaign_status(self, campaign_id: str, status: str) -> None:
         with self._write.begin() as conn:
@@ -202,6 +218,8 @@ _CAMPAIGN_COLUMNS = (
     Campaign.status,
     Campaign.spent,
     Campaign.created_ms,
+    Campaign.targeting,
+    Campaign.payer,
 )
 _CREATIVE_COLUMNS = (
     Creative.id,
@@ -214,5 +232,21 @@ _CREATIVE_COLUMNS = (
 
 
 def _campaign(row: Row[*tuple[Any, ...]]) -> CampaignRecord:
-    values = tuple(row)
-    return CampaignRecord(values[0], values[1], values[2], BillingModel(values[3]), *values[4:])
+    v = tuple(row)
+    targeting = Targeting.from_json(orjson.loads(v[12])) if v[12] != "{}" else Targeting()
+    return CampaignRecord(
+        id=v[0],
+        advertiser_id=v[1],
+        name=v[2],
+        billing_model=BillingModel(v[3]),
+        bid=v[4],
+        budget_total=v[5],
+        budget_daily=v[6],
+        starts_ms=v[7],
+        ends_ms=v[8],
+        status=v[9],
+        spent=v[10],
+        created_ms=v[11],
+        targeting=targeting,
+        payer=v[13],
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from sqlalchemy import Engine, insert, select
 
 from fairview.domain import DeliveryRecord
@@ -19,6 +20,7 @@ _COLUMNS = (
     Delivery.mode,
     Delivery.duration_ms,
     Delivery.issued_ms,
+    Delivery.why,
 )
 
 
@@ -43,6 +45,7 @@ class Deliveries:
                     duration_ms=delivery.duration_ms,
                     issued_ms=delivery.issued_ms,
                     conflict=False,
+                    why=orjson.dumps(dict(delivery.why)).decode(),
                 )
             )
             conn.execute(
@@ -58,7 +61,21 @@ class Deliveries:
     def get(self, delivery_id: str) -> DeliveryRecord | None:
         with self._engine.connect() as conn:
             row = conn.execute(select(*_COLUMNS).where(Delivery.id == delivery_id)).first()
-        return None if row is None else DeliveryRecord(*tuple(row))
+        if row is None:
+            return None
+        return DeliveryRecord(
+            id=row.id,
+            campaign_id=row.campaign_id,
+            creative_id=row.creative_id,
+            placement=row.placement,
+            viewer_key=row.viewer_key,
+            region=row.region,
+            device_class=row.device_class,
+            mode=row.mode,
+            duration_ms=row.duration_ms,
+            issued_ms=row.issued_ms,
+            why=orjson.loads(row.why),
+        )
 
     def count(self) -> int:
         with self._engine.connect() as conn:

@@ -74,6 +74,8 @@ class Campaign(Base):
     spent: Mapped[int] = mapped_column(BigInteger, default=0)
     billed_units: Mapped[int] = mapped_column(BigInteger, default=0)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    targeting: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")  # JSON
+    payer: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class CampaignDaySpend(Base):
@@ -106,6 +108,20 @@ class Delivery(Base):
     duration_ms: Mapped[int] = mapped_column(Integer)
     issued_ms: Mapped[int] = mapped_column(BigInteger, index=True)
     conflict: Mapped[bool] = mapped_column(Boolean, default=False)
+    why: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")  # JSON
+
+
+class FrequencyEvent(Base):
+    """One delivery counted against a campaign's frequency cap for one viewer pseudonym."""
+
+    __tablename__ = "frequency_events"
+    __table_args__ = (Index("ix_frequency_events_viewer", "viewer_key", "campaign_id", "at_ms"),)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    viewer_key: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[str] = mapped_column(String(40))
+    at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 class EventRecord(Base):

@@ -1,0 +1,1 @@
+"""Audience: content topics and their sensitivity (profiles and cohorts follow)."""

@@ -1,0 +1,24 @@
+"""'Why this ad' in plain words, from the parameters a delivery recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+_MODES = {
+    "personalised": "Chosen with your interest profile, which your consent allows.",
+    "contextual": "Chosen from the video you are watching, not from data about you.",
+    "non_personalised": "Not personalised: chosen without a profile of you.",
+}
+
+
+def explain(why: Mapping[str, Any]) -> list[str]:
+    """The main parameters (DSA Art. 26(1)(d)), most important first."""
+    lines = [_MODES.get(str(why.get("mode")), "Chosen without a profile of you.")]
+    lines += [f"Matched the advertiser's targeting on {m}" for m in why.get("matched", ())]
+    topics = why.get("content_topics") or []
+    if topics and not any(str(m).startswith("content topic") for m in why.get("matched", ())):
+        lines.append("Shown next to content about " + ", ".join(topics))
+    if why.get("selection"):
+        lines.append(f"Selection: {why['selection']}")
+    return lines

@@ -1,0 +1,1 @@
+"""Files fairview serves to browsers: the player SDK (static/fairview-player.js)."""
