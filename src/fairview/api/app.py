@@ -56,6 +56,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         writer.close()
+        services.decider.close()
 
     app = FastAPI(
         title="fairview",

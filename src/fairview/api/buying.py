@@ -54,6 +54,7 @@ def create_campaign(
         payer=body.payer,
     )
     record = services.store.catalog.create_campaign(advertiser.id, spec, services.clock.now_ms())
+    services.decider.refresh()
     return CampaignPublic.of(record)
 
 
@@ -76,6 +77,7 @@ def set_targeting(
     """Replace the campaign's targeting; the next decision uses it."""
     campaign = _own_campaign(services, advertiser, campaign_id)
     services.store.catalog.set_targeting(campaign.id, body.to_domain())
+    services.decider.refresh()
     return CampaignPublic.of(_own_campaign(services, advertiser, campaign_id))
 
 
@@ -100,6 +102,7 @@ def add_creative(
     campaign = _own_campaign(services, advertiser, campaign_id)
     spec = CreativeSpec(body.name, round(body.duration_s * 1000), str(body.media_url))
     record = services.store.catalog.add_creative(campaign.id, spec, services.clock.now_ms())
+    services.decider.refresh()
     return CreativePublic.of(record)
 
 
@@ -126,4 +129,5 @@ def _set_status(
 ) -> CampaignPublic:
     campaign = _own_campaign(services, advertiser, campaign_id)
     services.store.catalog.set_campaign_status(campaign.id, status)
+    services.decider.refresh()
     return CampaignPublic.of(services.store.catalog.campaign(campaign.id) or campaign)

@@ -26,7 +26,10 @@ from fairview.consent.policy import Measurement, Mode, Permissions, decide
 from fairview.consent.signals import RawSignals, ReadSignals, read_signals
 from fairview.consent.tcf import decode as decode_tc
 from fairview.domain import Candidate, CreativeRecord, DeliveryRecord
+from fairview.errors import FairviewError
+from fairview.groupcommit import GroupCommit
 from fairview.pseudonym import Pseudonymiser
+from fairview.serve.index import CampaignIndex
 from fairview.serve.targeting import Context, eligible
 from fairview.storage import Store
 from fairview.storage.consents import ConsentEvidence
@@ -51,6 +54,8 @@ class Decision:
     permissions: Permissions
     signal_errors: dict[str, str]
     ads: list[ServedAd]
+    capped_viewer: str | None = None  # the pseudonym caps count on (storage allowed only)
+    evidence: ConsentEvidence | None = None  # Art. 7(1): the signal the decision relied on
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,7 @@ class ServedAd:
     token: str
     advertiser: str  # DSA Art. 26(1)(b): on whose behalf
     payer: str  # DSA Art. 26(1)(c): who paid
+    frequency_capped: bool = False  # the campaign has a cap the delivery counts against
 
 
 class Cohorts(Protocol):
@@ -74,6 +80,9 @@ class NoCohorts:
         return None
 
 
+_RecordJob = tuple[list[DeliveryRecord], list[ConsentEvidence]]
+
+
 class RoundRobin:
     """Thread-safe rotation: each call starts one position further along."""
 
@@ -81,11 +90,14 @@ class RoundRobin:
         self._counter = itertools.count()
         self._lock = threading.Lock()
 
+    def start(self) -> int:
+        with self._lock:
+            return next(self._counter)
+
     def pick(self, candidates: list[Candidate], count: int) -> list[Candidate]:
         if not candidates:
             return []
-        with self._lock:
-            start = next(self._counter)
+        start = self.start()
         n = min(count, len(candidates))
         return [candidates[(start + i) % len(candidates)] for i in range(n)]
 
@@ -101,11 +113,22 @@ class Decider:
         lia_purposes: frozenset[int] = frozenset(),
         cohorts: Cohorts | None = None,
         taxonomy: Taxonomy | None = None,
+        index_ttl_ms: int = 1000,
     ) -> None:
         self._store = store
         self._cohorts = cohorts or NoCohorts()
         self._taxonomy = taxonomy or content_taxonomy()
         self._advertisers: dict[str, tuple[str, str]] = {}
+        self._index_ttl_ms = index_ttl_ms
+        self._index_state: tuple[int, str, CampaignIndex] | None = None
+        self._index_lock = threading.Lock()
+        self._recorder: GroupCommit[_RecordJob, None] = GroupCommit(
+            self._record,
+            weight=lambda job: len(job[0]) + len(job[1]),
+            max_group=2000,
+            failure=_not_recorded,
+            name="fairview-delivery-writer",
+        )
         self._vendor_id = vendor_id
         self._lia_purposes = lia_purposes
         self._signer = signer
@@ -113,13 +136,26 @@ class Decider:
         self._rotation = RoundRobin()
 
     def decide(self, request: AdRequest, now_ms: int) -> Decision:
-        """Decide permissions, then choose up to `count` eligible ads, record and sign each."""
+        """Decide permissions, choose up to `count` eligible ads, then record them durably.
+
+        No token leaves before its delivery is on disk; concurrent decisions share
+        one commit.
+        """
+        decision = self.choose(request, now_ms)
+        self.record(decision, now_ms)
+        return decision
+
+    def choose(self, request: AdRequest, now_ms: int) -> Decision:
+        """Permissions, eligibility, caps and the choice, with signed tokens; nothing written.
+
+        `record` must store the decision before any of its tokens is handed out.
+        """
         viewer = (
             None if request.user_ref is None else self._pseudonymiser.viewer_key(request.user_ref)
         )
-        permissions, errors = self._permissions(request, viewer, now_ms)
+        permissions, errors, evidence = self._permissions(request, viewer, now_ms)
         if permissions.mode is Mode.NONE:
-            return Decision(permissions, errors, [])
+            return Decision(permissions, errors, [], evidence=evidence)
         # Only a user-level measurement basis lets a delivery carry the viewer's pseudonym.
         kept = viewer if permissions.measurement is Measurement.USER else None
         # The profile (cohort) is read in personalised mode only.
@@ -137,42 +173,71 @@ class Decider:
             cohort,
             now_ms,
         )
-        matched: dict[str, tuple[str, ...]] = {}
-        candidates = []
-        for candidate in self._store.catalog.candidates(now_ms, day_of(now_ms)):
-            if request.fits is not None:
-                fitting = tuple(c for c in candidate.creatives if request.fits(c.duration_ms))
-                if not fitting:
-                    continue
-                candidate = replace(candidate, creatives=fitting)
-            grounds = eligible(candidate.campaign.targeting, context, self._taxonomy)
-            if grounds is not None:
-                matched[candidate.campaign.id] = grounds
-                candidates.append(candidate)
+        index = self._index(now_ms)
+        bits = index.matching_bits(context)
         capped_viewer = viewer if permissions.storage else None
-        if capped_viewer is not None:
-            candidates = self._under_cap(candidates, capped_viewer, now_ms)
+        if request.fits is None and capped_viewer is None:
+            # The common case: pick by bit position, without listing every match.
+            n = bits.bit_count()
+            start = self._rotation.start()
+            chosen = [index.nth(bits, (start + i) % n) for i in range(min(request.count, n))]
+        else:
+            candidates = []
+            for candidate in index.members(bits):
+                if request.fits is not None:
+                    fitting = tuple(c for c in candidate.creatives if request.fits(c.duration_ms))
+                    if not fitting:
+                        continue
+                    candidate = replace(candidate, creatives=fitting)
+                candidates.append(candidate)
+            if capped_viewer is not None:
+                candidates = self._under_cap(candidates, capped_viewer, now_ms)
+            chosen = self._rotation.pick(candidates, request.count)
         served = []
-        for candidate in self._rotation.pick(candidates, request.count):
+        for candidate in chosen:
             creative = candidate.creatives[now_ms % len(candidate.creatives)]
-            why = _why(permissions, context, matched[candidate.campaign.id], self._taxonomy)
+            grounds = eligible(candidate.campaign.targeting, context, self._taxonomy)
+            assert grounds is not None, "the index admitted an ineligible campaign"
+            why = _why(permissions, context, grounds, self._taxonomy)
             served.append(
                 self._deliver(request, kept, permissions, candidate, creative, why, now_ms)
             )
-            if capped_viewer is not None and candidate.campaign.frequency_cap is not None:
-                self._store.frequency.add(capped_viewer, candidate.campaign.id, now_ms)
-        return Decision(permissions, errors, served)
+        return Decision(permissions, errors, served, capped_viewer, evidence)
+
+    def record(self, decision: Decision, now_ms: int) -> None:
+        """Count capped deliveries for the viewer, then store the deliveries durably."""
+        viewer = decision.capped_viewer
+        for ad in decision.ads:
+            if viewer is not None and ad.frequency_capped:
+                self._store.frequency.add(viewer, ad.delivery.campaign_id, now_ms)
+        if decision.ads or decision.evidence is not None:
+            evidence = [] if decision.evidence is None else [decision.evidence]
+            self._recorder.run(([ad.delivery for ad in decision.ads], evidence))
+
+    def _record(self, jobs: list[_RecordJob]) -> list[None]:
+        deliveries = [d for job in jobs for d in job[0]]
+        evidence = [e for job in jobs for e in job[1]]
+        self._store.deliveries.record_many(deliveries, evidence)
+        return [None] * len(jobs)
+
+    def close(self) -> None:
+        self._recorder.close()
 
     def _permissions(
         self, request: AdRequest, viewer: str | None, now_ms: int
-    ) -> tuple[Permissions, dict[str, str]]:
+    ) -> tuple[Permissions, dict[str, str], ConsentEvidence | None]:
         raw = request.signals
         objected = reused = False
         if viewer is not None:
-            objected = self._store.consents.objection(viewer) is not None
             if raw.tc_string is None and raw.gpp_string is None:
-                raw = self._stored_strings(viewer, raw)
-                reused = raw is not request.signals
+                # No strings on the request: the newest stored signal of this viewer applies.
+                objection, latest = self._store.consents.viewer_state(viewer)
+                if latest is not None:
+                    raw = replace(raw, tc_string=latest.tc_string, gpp_string=latest.gpp_string)
+                    reused = True
+            else:
+                objection = self._store.consents.objection(viewer)
+            objected = objection is not None
         today = datetime.fromtimestamp(now_ms / 1000, tz=UTC).date()
         read = read_signals(raw, today=today, objected=objected)
         permissions = decide(
@@ -180,16 +245,10 @@ class Decider:
         )
         # Art. 7(1): keep the evidence of each signal a decision relied on (a reused
         # stored signal is on record already).
+        evidence = None
         if viewer is not None and not reused and _relies_on_consent(permissions):
-            self._store.consents.record(_evidence(viewer, raw, read, permissions, now_ms))
-        return permissions, read.errors
-
-    def _stored_strings(self, viewer: str, raw: RawSignals) -> RawSignals:
-        """No strings on the request: the newest stored signal of this viewer applies."""
-        latest = self._store.consents.latest(viewer)
-        if latest is None:
-            return raw
-        return replace(raw, tc_string=latest.tc_string, gpp_string=latest.gpp_string)
+            evidence = _evidence(viewer, raw, read, permissions, now_ms)
+        return permissions, read.errors, evidence
 
     def _under_cap(self, candidates: list[Candidate], viewer: str, now_ms: int) -> list[Candidate]:
         """Drop campaigns this viewer has reached the frequency cap of."""
@@ -212,6 +271,27 @@ class Decider:
                 if window.get(c.campaign.id, 0) < cap.max_deliveries:
                     out.append(c)
         return out
+
+    def _index(self, now_ms: int) -> CampaignIndex:
+        """The campaigns that may serve now, rebuilt at most every `index_ttl_ms`.
+
+        Budget and flight changes reach decisions within that time; settlement's
+        ledger caps charges at the budget, so a late stop is never billed above it.
+        """
+        state = self._index_state
+        day = day_of(now_ms)
+        if state is not None and 0 <= now_ms - state[0] < self._index_ttl_ms and state[1] == day:
+            return state[2]
+        with self._index_lock:
+            state = self._index_state
+            if state is None or not 0 <= now_ms - state[0] < self._index_ttl_ms or state[1] != day:
+                index = CampaignIndex(self._store.catalog.candidates(now_ms, day), self._taxonomy)
+                state = self._index_state = (now_ms, day, index)
+        return state[2]
+
+    def refresh(self) -> None:
+        """Forget the index, so the next decision sees catalog changes at once."""
+        self._index_state = None
 
     def verify_token(self, token: str, now_ms: int) -> DeliveryClaims:
         """The claims of a delivery token this server signed (FairviewError otherwise)."""
@@ -254,7 +334,6 @@ class Decider:
             issued_ms=now_ms,
             why=why,
         )
-        self._store.deliveries.record(delivery)
         token = self._signer.sign(
             DeliveryClaims(
                 delivery.id,
@@ -273,6 +352,7 @@ class Decider:
             token,
             advertiser,
             candidate.campaign.payer or advertiser,
+            candidate.campaign.frequency_cap is not None,
         )
 
 
@@ -291,6 +371,14 @@ def _why(
         "cohort": context.cohort if cohort is not None else None,
         "selection": "rotation among eligible campaigns with budget left",
     }
+
+
+def _not_recorded() -> FairviewError:
+    return FairviewError(
+        "store_unavailable",
+        "The ad decision could not be recorded, so no ad was served; retry the request.",
+        status=503,
+    )
 
 
 def _relies_on_consent(p: Permissions) -> bool:

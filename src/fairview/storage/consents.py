@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, bindparam, insert, select
 
 from fairview.storage.dialect import insert_ignore
 from fairview.storage.engine import writer
@@ -29,6 +30,17 @@ class ConsentEvidence:
 
 
 _COLUMNS = [getattr(ConsentRecord, f.name) for f in fields(ConsentEvidence)]
+_OBJECTION = select(Objection.kind).where(Objection.viewer_key == bindparam("v"))
+_LATEST = (
+    select(*_COLUMNS)
+    .where(ConsentRecord.viewer_key == bindparam("v"))
+    .order_by(ConsentRecord.received_ms.desc(), ConsentRecord.id.desc())
+    .limit(1)
+)
+
+
+def evidence_rows(evidence: Iterable[ConsentEvidence]) -> list[dict[str, object]]:
+    return [{f.name: getattr(e, f.name) for f in fields(ConsentEvidence)} for e in evidence]
 
 
 class Consents:
@@ -37,9 +49,15 @@ class Consents:
         self._write = writer(engine)
 
     def record(self, evidence: ConsentEvidence) -> None:
-        values = {f.name: getattr(evidence, f.name) for f in fields(ConsentEvidence)}
         with self._write.begin() as conn:
-            conn.execute(insert(ConsentRecord).values(**values))
+            conn.execute(insert(ConsentRecord), evidence_rows([evidence]))
+
+    def viewer_state(self, viewer_key: str) -> tuple[str | None, ConsentEvidence | None]:
+        """The viewer's objection kind (if any) and newest signal, read together."""
+        with self._engine.connect() as conn:
+            objection = conn.execute(_OBJECTION, {"v": viewer_key}).scalar()
+            row = conn.execute(_LATEST, {"v": viewer_key}).first()
+        return objection, None if row is None else ConsentEvidence(*tuple(row))
 
     def latest(self, viewer_key: str) -> ConsentEvidence | None:
         """The newest signal for the viewer: a newer one always wins (T5)."""

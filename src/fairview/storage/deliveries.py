@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import orjson
 from sqlalchemy import Engine, insert, select
 
 from fairview.domain import DeliveryRecord
+from fairview.storage.consents import ConsentEvidence, evidence_rows
 from fairview.storage.engine import writer
-from fairview.storage.schema import Delivery, Settlement
+from fairview.storage.schema import ConsentRecord, Delivery, Settlement
 
 _COLUMNS = (
     Delivery.id,
@@ -31,32 +34,48 @@ class Deliveries:
 
     def record(self, delivery: DeliveryRecord) -> None:
         """Store the delivery and open its settlement, in one transaction."""
+        self.record_many([delivery])
+
+    def record_many(
+        self, deliveries: Sequence[DeliveryRecord], evidence: Sequence[ConsentEvidence] = ()
+    ) -> None:
+        """Store deliveries, open their settlements and keep the consent evidence the
+        decisions relied on, all in one transaction."""
+        if not deliveries and not evidence:
+            return
+        rows = [
+            {
+                "id": d.id,
+                "campaign_id": d.campaign_id,
+                "creative_id": d.creative_id,
+                "placement": d.placement,
+                "viewer_key": d.viewer_key,
+                "region": d.region,
+                "device_class": d.device_class,
+                "mode": d.mode,
+                "duration_ms": d.duration_ms,
+                "issued_ms": d.issued_ms,
+                "conflict": False,
+                "why": orjson.dumps(dict(d.why)).decode(),
+            }
+            for d in deliveries
+        ]
+        settlements = [
+            {
+                "delivery_id": d.id,
+                "issued_ms": d.issued_ms,
+                "event_count": 0,
+                "max_seq": -1,
+                "terminal": False,
+            }
+            for d in deliveries
+        ]
         with self._write.begin() as conn:
-            conn.execute(
-                insert(Delivery).values(
-                    id=delivery.id,
-                    campaign_id=delivery.campaign_id,
-                    creative_id=delivery.creative_id,
-                    placement=delivery.placement,
-                    viewer_key=delivery.viewer_key,
-                    region=delivery.region,
-                    device_class=delivery.device_class,
-                    mode=delivery.mode,
-                    duration_ms=delivery.duration_ms,
-                    issued_ms=delivery.issued_ms,
-                    conflict=False,
-                    why=orjson.dumps(dict(delivery.why)).decode(),
-                )
-            )
-            conn.execute(
-                insert(Settlement).values(
-                    delivery_id=delivery.id,
-                    issued_ms=delivery.issued_ms,
-                    event_count=0,
-                    max_seq=-1,
-                    terminal=False,
-                )
-            )
+            if rows:
+                conn.execute(insert(Delivery), rows)
+                conn.execute(insert(Settlement), settlements)
+            if evidence:
+                conn.execute(insert(ConsentRecord), evidence_rows(evidence))
 
     def get(self, delivery_id: str) -> DeliveryRecord | None:
         with self._engine.connect() as conn:

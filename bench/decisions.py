@@ -1,0 +1,262 @@
+"""Ad decisions: in-process per core, and over HTTP on loopback with a separate load generator.
+
+200 active campaigns with varied targeting (regions, topics, devices, dayparts, brand
+safety, caps). In process: `Decider.choose` (consent policy, campaign index,
+eligibility, choice, token signing; nothing written) on one core, and the whole
+`Decider.decide` (durable delivery record, group-committed) from 64 threads. The
+baseline, measured in the same run, rebuilds the campaign set from the store for
+every decision (`index_ttl_ms=0`), as the decider did before the index.
+Over HTTP: `fairview serve --workers 2` and an asyncio load generator on the same
+two cores, `POST /v1/decisions`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import uvloop
+
+from fairview.consent.signals import RawSignals
+from fairview.domain import BillingModel, Daypart, FrequencyCap, Targeting
+from fairview.pseudonym import Pseudonymiser
+from fairview.serve.decide import AdRequest, Decider
+from fairview.storage import Store, open_store
+from fairview.storage.catalog import CampaignSpec, CreativeSpec
+from fairview.tokens import TokenSigner
+
+from ingest import KEY, _Server
+
+NOW = int(time.time() * 1000)
+COUNTRIES = ["DE", "FR", "IT", "ES", "NL", "GB", "US", "PL"]
+REGIONS = ["EU-DE", "EU-FR", "EU-IT", "EU-ES", "EU-NL", "GB", "US-CA", "US-NY", "EU-PL"]
+TOPICS = ["653", "210", "483", "596", "680", "1", "52", "239", "432", "422"]
+DEVICES = ["mobile", "tablet", "desktop", "tv"]
+ADMIN = "development-only-secret-never-use-in-production"
+
+
+def run(campaigns: int = 200, seconds: float = 5.0, seed: int = 3) -> dict[str, Any]:
+    rng = random.Random(seed)
+    specs = [_campaign(rng, i) for i in range(campaigns)]
+    workloads = {
+        "contextual": [_request(rng, viewer=False) for _ in range(20_000)],
+        "with_viewer": [_request(rng, viewer=True) for _ in range(20_000)],
+    }
+    out: dict[str, Any] = {"campaigns": campaigns, "seed": seed}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(f"sqlite:///{tmp}/decisions.sqlite3", synchronous="FULL")
+        _fill(store, specs)
+        for name, requests in workloads.items():
+            fast, slow = _decider(store), _decider(store, index_ttl_ms=0)
+            out[name] = {
+                "choose_per_s": _rate(fast.choose, requests, seconds),
+                "baseline_choose_per_s": _rate(slow.choose, requests, seconds / 5),
+                "decide_durable_per_s": _threaded(fast, requests, seconds, threads=64),
+                "ads_per_decision": round(
+                    sum(len(fast.choose(r, NOW).ads) for r in requests[:2000]) / 2000, 2
+                ),
+            }
+            out[name]["speedup"] = round(
+                out[name]["choose_per_s"] / out[name]["baseline_choose_per_s"], 1
+            )
+            fast.close()
+            slow.close()
+        store.close()
+    out["http"] = _http(specs, workloads["contextual"], seconds)
+    out["target_in_process_per_s"] = 20_000
+    out["target_http_per_s"] = 2_000
+    out["target_http_p99_ms"] = 10.0
+    return out
+
+
+def _campaign(rng: random.Random, i: int) -> tuple[CampaignSpec, list[float]]:
+    targeting = Targeting(
+        regions=tuple(rng.sample(COUNTRIES, rng.randint(1, 4))) if rng.random() < 0.7 else (),
+        devices=tuple(rng.sample(DEVICES, 2)) if rng.random() < 0.2 else (),
+        topics=tuple(rng.sample(TOPICS, rng.randint(1, 3))) if rng.random() < 0.3 else (),
+        blocked_topics=("v9i3On",) if rng.random() < 0.3 else (),
+        dayparts=(Daypart((0, 1, 2, 3, 4, 5, 6), 6, 23),) if rng.random() < 0.1 else (),
+        frequency_cap=FrequencyCap(3, 7) if rng.random() < 0.3 else None,
+    )
+    cpfv = rng.random() < 0.6
+    spec = CampaignSpec(
+        name=f"campaign {i}",
+        billing_model=BillingModel.CPFV if cpfv else BillingModel.CPM_VIEWABLE,
+        bid=rng.randint(3, 15) if cpfv else rng.randint(400, 1500),
+        budget_total=10**12,
+        budget_daily=None,
+        starts_ms=NOW - 86_400_000,
+        ends_ms=NOW + 30 * 86_400_000,
+        targeting=targeting,
+    )
+    return spec, [rng.choice([6.0, 9.0, 15.0, 21.0, 30.0]) for _ in range(rng.randint(1, 3))]
+
+
+def _request(rng: random.Random, *, viewer: bool) -> AdRequest:
+    region = rng.choice(REGIONS)
+    topics = tuple(rng.sample(TOPICS, rng.randint(0, 2)))
+    return AdRequest(
+        placement="feed",
+        user_ref=f"user-{rng.randrange(50_000)}" if viewer else None,
+        region=region,
+        device_class=rng.choice(DEVICES),
+        count=1,
+        signals=RawSignals(region=region, age=30 if viewer else None),
+        language=None,
+        topics=topics,
+    )
+
+
+def _fill(store: Store, specs: list[tuple[CampaignSpec, list[float]]]) -> None:
+    for i, (spec, durations) in enumerate(specs):
+        advertiser, _ = store.catalog.create_advertiser(f"Advertiser {i}", "EUR", NOW)
+        campaign = store.catalog.create_campaign(advertiser.id, spec, NOW)
+        for k, d in enumerate(durations):
+            store.catalog.add_creative(
+                campaign.id,
+                CreativeSpec(f"spot {k}", int(d * 1000), f"https://cdn.example/{i}-{k}.mp4"),
+                NOW,
+            )
+
+
+def _decider(store: Store, index_ttl_ms: int = 1000) -> Decider:
+    return Decider(
+        store,
+        TokenSigner(KEY, 86_400_000),
+        Pseudonymiser("bench-pepper-" + "p" * 32),
+        index_ttl_ms=index_ttl_ms,
+    )
+
+
+def _rate(fn: Any, requests: list[AdRequest], seconds: float) -> int:
+    fn(requests[0], NOW)  # warm the index and caches
+    done, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        for r in requests[done % len(requests) : done % len(requests) + 500]:
+            fn(r, NOW)
+        done += 500
+    return round(done / (time.perf_counter() - began))
+
+
+def _threaded(decider: Decider, requests: list[AdRequest], seconds: float, threads: int) -> int:
+    sys.setswitchinterval(0.0002)
+    deadline = time.perf_counter() + seconds
+    counts = [0] * threads
+
+    def worker(k: int) -> None:
+        i = k
+        while time.perf_counter() < deadline:
+            decider.decide(requests[i % len(requests)], NOW)
+            counts[k] += 1
+            i += threads
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(worker, range(threads)))
+    sys.setswitchinterval(0.005)
+    return round(sum(counts) / (time.perf_counter() - began))
+
+
+def _http(
+    specs: list[tuple[CampaignSpec, list[float]]], requests: list[AdRequest], seconds: float
+) -> dict[str, Any]:
+    bodies = [
+        orjson.dumps(
+            {
+                "placement": r.placement,
+                "region": r.region,
+                "device": r.device_class,
+                "topics": list(r.topics),
+            }
+        )
+        for r in requests
+    ]
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp, _Server(Path(tmp), 2, None) as port:
+        base = f"http://127.0.0.1:{port}"
+        _create_over_http(base, specs)
+        time.sleep(1.2)  # both workers' campaign indexes refresh
+        for connections in (8, 32):
+            results[str(connections)] = uvloop.run(_load(port, bodies, seconds, connections))
+    return results
+
+
+def _create_over_http(base: str, specs: list[tuple[CampaignSpec, list[float]]]) -> None:
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for i, (spec, durations) in enumerate(specs):
+            r = client.post(
+                "/v1/advertisers",
+                json={"name": f"Advertiser {i}"},
+                headers={"Authorization": f"Bearer {ADMIN}"},
+            )
+            auth = {"Authorization": f"Bearer {r.json()['api_key']}"}
+            t = spec.targeting.to_json()
+            body = {
+                "name": spec.name,
+                "billing_model": spec.billing_model.value,
+                "bid": spec.bid,
+                "budget_total": spec.budget_total,
+                "starts_at": "2020-01-01T00:00:00Z",
+                "ends_at": "2099-01-01T00:00:00Z",
+                "targeting": t,
+            }
+            cid = client.post("/v1/campaigns", json=body, headers=auth).json()["id"]
+            for k, d in enumerate(durations):
+                client.post(
+                    f"/v1/campaigns/{cid}/creatives",
+                    json={
+                        "name": f"spot {k}",
+                        "duration_s": d,
+                        "media_url": "https://cdn.example/a.mp4",
+                    },
+                    headers=auth,
+                )
+
+
+async def _load(port: int, bodies: list[bytes], seconds: float, connections: int) -> dict[str, Any]:
+    cursor = iter(range(10**9))
+    latencies: list[float] = []
+    served = [0]
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for i in cursor:
+            if time.perf_counter() >= deadline:
+                break
+            body = bodies[i % len(bodies)]
+            start = time.perf_counter()
+            writer.write(
+                b"POST /v1/decisions HTTP/1.1\r\nhost: bench\r\ncontent-type: "
+                b"application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            answer = orjson.loads(await reader.readexactly(length))
+            latencies.append(time.perf_counter() - start)
+            served[0] += len(answer.get("ads", ()))
+        writer.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "decisions_per_s": round(len(latencies) / elapsed),
+        "ads_served": served[0],
+        "p50_ms": round(1000 * latencies[len(latencies) // 2], 2),
+        "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 2),
+        "connections": connections,
+    }
+
+
+if __name__ == "__main__":
+    print(orjson.dumps(run(), option=orjson.OPT_INDENT_2).decode())
