@@ -15,7 +15,10 @@ import orjson
 sys.path.insert(0, str(Path(__file__).parent))
 
 import consent
+import decisions
 import ingest
+import pacing
+import ranking
 import settlement
 
 ROOT = Path(__file__).parents[1]
@@ -50,6 +53,13 @@ def main() -> None:
     print("ingestion …", flush=True)
     ingestion = ingest.run()
     print(ingestion, flush=True)
+    print("decisions …", flush=True)
+    decision_figures = decisions.run()
+    print(decision_figures, flush=True)
+    print("pacing (simulation) …", flush=True)
+    pacing_figures = pacing.run()
+    print("ranking (simulation) …", flush=True)
+    ranking_figures = ranking.run()
     commit = (
         subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -68,6 +78,9 @@ def main() -> None:
         "settlement": settle,
         "ingestion": ingestion,
         "consent": consent_figures,
+        "decisions": decision_figures,
+        "pacing": pacing_figures,
+        "ranking": ranking_figures,
     }
     (ROOT / "bench" / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     (ROOT / "docs" / "benchmarks.md").write_text(render(results))
@@ -138,7 +151,103 @@ build one Python object per vendor; the second row adds listing every id.
 | policy decision (`decide`) | {c["policy_us_per_request"]} µs per request | target < {c["target_policy_us"]} µs |
 | signals read (cached TC string) + decision | {c["signals_and_policy_us_per_request"]} µs per request | |
 
+{_decisions(r["decisions"])}
+{_pacing(r["pacing"])}
+{_ranking(r["ranking"])}
 Reproduce: `make bench` (writes this page and `bench/results.json`).
+"""
+
+
+def _decisions(d: dict[str, Any]) -> str:
+    rows = "\n".join(
+        f"| {name} | {w['choose_per_s']:,} | {w['baseline_choose_per_s']:,} ({w['speedup']}×) "
+        f"| {w['decide_durable_per_s']:,} |"
+        for name, w in (
+            ("contextual (no viewer key)", d["contextual"]),
+            ("with a viewer key", d["with_viewer"]),
+        )
+    )
+    http = "\n".join(
+        f"| {h['connections']} | {h['decisions_per_s']:,} | {h['p50_ms']} | {h['p99_ms']} |"
+        for h in d["http"].values()
+    )
+    return f"""## Ad decisions
+
+{d["campaigns"]} active campaigns with varied targeting (regions, topics, devices, dayparts,
+brand safety, caps), seed {d["seed"]}. In process on one core, `Decider.choose` runs the consent
+policy, the campaign index, eligibility, the choice and token signing (nothing written); the
+baseline rebuilds the campaign set from the store for every decision (`index_ttl_ms=0`), as
+the decider did before the index. `decide` adds the durable delivery record (SQLite
+synchronous=FULL, group commit) and is driven from 64 threads. "With a viewer key" also reads
+the viewer's stored consent state and, where storage is allowed, frequency counters.
+
+| workload | `choose`/s (one core) | baseline `choose`/s | durable `decide`/s |
+|---|---:|---:|---:|
+{rows}
+
+Target in process: ≥ {d["target_in_process_per_s"]:,} decisions/s per core.
+
+Over HTTP (`fairview serve --workers 2`, `POST /v1/decisions`, contextual requests, load
+generator on the same two cores):
+
+| connections | decisions/s | p50 ms | p99 ms |
+|---:|---:|---:|---:|
+{http}
+
+Target: ≥ {d["target_http_per_s"]:,} decisions/s at p99 ≤ {d["target_http_p99_ms"]} ms.
+"""
+
+
+def _pacing(pc: dict[str, Any]) -> str:
+    a, b = pc["paced"], pc["baseline_unpaced"]
+    rows = "\n".join(
+        f"| {label} | {a[k]} | {b[k]} |"
+        for label, k in (
+            ("reachable campaign-days", "reachable_campaign_days"),
+            ("mean absolute error vs daily goal", "mean_abs_error"),
+            ("worst campaign-day error", "worst_abs_error"),
+            ("share within ±5 %", "share_within_5pct"),
+            ("spend above a cap (minor units)", "max_over_cap"),
+            ("unbilled over-delivery share", "unbilled_over_delivery_share"),
+            ("mean gap between spend and traffic curve", "mean_spend_curve_error"),
+            ("median hour 95 % of the daily goal is spent", "median_hour_95pct_of_daily_goal"),
+        )
+    )
+    return f"""## Pacing (simulation)
+
+`fairview.sim.pacing`, seed {pc["seed"]}, {pc["days"]} days × {pc["requests_per_day"]:,} requests,
+{pc["campaigns"]} campaigns; controller kp {pc["controller"]["kp"]}, ki {pc["controller"]["ki_per_s"]}/s,
+updated every {pc["controller"]["update_s"]} s from settled spend plus the in-flight estimate
+(docs/pacing.md). Baseline in the same run: no pacing (serve until the cap stops it).
+
+| | paced | no pacing |
+|---|---:|---:|
+{rows}
+
+Target: reachable daily goals within ±5 %, never above the cap.
+Command: `{pc["command"]}`.
+"""
+
+
+def _ranking(rk: dict[str, Any]) -> str:
+    m, b, e = rk["model"], rk["bid_only"], rk["expected_value"]
+    return f"""## Ranking by expected value (simulation)
+
+Seed {rk["seed"]}: {rk["history_deliveries"]:,} randomly served history deliveries labelled by the
+real rule train the attention model; then {rk["eval_requests_served"]:,} fresh requests are
+served side by side by bid alone and by expected value (same requests, same viewers).
+
+| | bid only | expected value |
+|---|---:|---:|
+| advertiser value per 1,000 deliveries | {b["value_per_1000"]:,} | {e["value_per_1000"]:,} |
+| focus rate | {b["focus_rate"]} | {e["focus_rate"]} |
+| viewable rate | {b["viewable_rate"]} | {e["viewable_rate"]} |
+
+Expected value gives {round(100 * rk["value_lift"], 1)} % more advertiser value per 1,000
+deliveries. Held-out model quality: focused view AUC {m["focused_view"]["auc"]}, log loss
+{m["focused_view"]["log_loss"]}; viewable AUC {m["viewable"]["auc"]}, log loss
+{m["viewable"]["log_loss"]}. Prediction costs {rk["predict_us_per_candidate"]} µs per candidate.
+Command: `.venv/bin/python bench/ranking.py` (docs/ranking.md).
 """
 
 

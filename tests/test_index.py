@@ -67,3 +67,6 @@ def test_index_matches_exactly_the_eligible_campaigns(
     assert index.matching(ctx) == expected
     bits = index.matching_bits(ctx)
     assert [index.nth(bits, k) for k in range(bits.bit_count())] == expected
+    for start in (0, 1, 5):
+        k = start % len(expected) if expected else 0
+        assert list(index.rotation(bits, start)) == expected[k:] + expected[:k]

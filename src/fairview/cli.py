@@ -13,6 +13,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from fairview.serve.model_cli import app as model_app
 from fairview.settings import Settings
 
 app = typer.Typer(
@@ -140,6 +141,7 @@ app.add_typer(_tcf_app(), name="tcf", help="Decode and encode IAB TCF v2.2/2.3 T
 
 consent_app = typer.Typer(help="Consent signals and the decision they allow.", no_args_is_help=True)
 app.add_typer(consent_app, name="consent")
+app.add_typer(model_app, name="model")
 
 
 @consent_app.command("decide")

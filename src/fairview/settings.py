@@ -96,6 +96,17 @@ class Settings(BaseSettings):
         description="Absolute URL players reach fairview at; used in VAST tracking and "
         "'why this ad' links.",
     )
+    pacing: bool = Field(
+        True,
+        description="Spread each campaign's daily goal over the day with a PI throttle "
+        "(docs/pacing.md); false serves every eligible campaign until its budget stops it.",
+    )
+    model_path: str | None = Field(
+        None,
+        description="Attention model file written by `fairview model train` (e.g. "
+        "var/attention-model.joblib); when set, ads are ranked by expected value "
+        "(docs/ranking.md), else rotated. Load only files fairview wrote.",
+    )
     sqlite_synchronous: str = Field(
         "FULL",
         pattern="^(FULL|NORMAL|EXTRA)$",

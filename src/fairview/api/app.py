@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -18,6 +19,8 @@ from fairview.collect.service import Collector
 from fairview.collect.writer import GroupCommitWriter
 from fairview.pseudonym import Pseudonymiser
 from fairview.serve.decide import Decider
+from fairview.serve.pacing import Pacer
+from fairview.serve.ranking import ExpectedValueRanker, Ranker
 from fairview.settings import Settings
 from fairview.storage import Store, open_store
 from fairview.tokens import TokenSigner, ViewerTokens
@@ -46,6 +49,8 @@ def create_app(
             pseudonymiser,
             vendor_id=settings.tcf_vendor_id,
             lia_purposes=settings.lia_purposes,
+            pacer=Pacer() if settings.pacing else None,
+            ranker=_ranker(settings),
         ),
         collector=Collector(signer, writer, max_events=settings.max_batch_events),
         pseudonymiser=pseudonymiser,
@@ -82,6 +87,15 @@ def create_app(
 # quickly; with CPython's default 5 ms switch interval it queues behind request parsing
 # (the "convoy effect"), which cut measured ingestion by about a third (docs/benchmarks.md).
 SERVER_SWITCH_INTERVAL_S = 0.0002
+
+
+def _ranker(settings: Settings) -> Ranker | None:
+    """Expected-value ranking when a trained model is configured (its file must exist)."""
+    if settings.model_path is None:
+        return None
+    from fairview.serve.model import AttentionModel
+
+    return ExpectedValueRanker(AttentionModel.load(Path(settings.model_path)))
 
 
 def app_from_environment() -> FastAPI:

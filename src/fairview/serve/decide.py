@@ -13,6 +13,7 @@ delivery records the parameters actually used, which "why this ad" shows.
 from __future__ import annotations
 
 import itertools
+import random
 import secrets
 import threading
 from collections.abc import Callable, Mapping
@@ -30,6 +31,15 @@ from fairview.errors import FairviewError
 from fairview.groupcommit import GroupCommit
 from fairview.pseudonym import Pseudonymiser
 from fairview.serve.index import CampaignIndex
+from fairview.serve.pacing import (
+    DAY_MS,
+    UPDATE_INTERVAL_S,
+    Pacer,
+    in_flight_estimate,
+    pacing_goal,
+    prior_charge,
+)
+from fairview.serve.ranking import Ranker
 from fairview.serve.targeting import Context, eligible
 from fairview.storage import Store
 from fairview.storage.consents import ConsentEvidence
@@ -114,6 +124,9 @@ class Decider:
         cohorts: Cohorts | None = None,
         taxonomy: Taxonomy | None = None,
         index_ttl_ms: int = 1000,
+        pacer: Pacer | None = None,
+        rng: random.Random | None = None,
+        ranker: Ranker | None = None,
     ) -> None:
         self._store = store
         self._cohorts = cohorts or NoCohorts()
@@ -122,6 +135,10 @@ class Decider:
         self._index_ttl_ms = index_ttl_ms
         self._index_state: tuple[int, str, CampaignIndex] | None = None
         self._index_lock = threading.Lock()
+        self._pacer = pacer
+        self._ranker = ranker
+        self._paced_at: int | None = None
+        self._rng = rng or random.Random()
         self._recorder: GroupCommit[_RecordJob, None] = GroupCommit(
             self._record,
             weight=lambda job: len(job[0]) + len(job[1]),
@@ -176,11 +193,14 @@ class Decider:
         index = self._index(now_ms)
         bits = index.matching_bits(context)
         capped_viewer = viewer if permissions.storage else None
-        if request.fits is None and capped_viewer is None:
-            # The common case: pick by bit position, without listing every match.
-            n = bits.bit_count()
-            start = self._rotation.start()
-            chosen = [index.nth(bits, (start + i) % n) for i in range(min(request.count, n))]
+        chosen: list[tuple[Candidate, CreativeRecord]] = []
+        if request.fits is None and capped_viewer is None and self._ranker is None:
+            # The common case: rotate by bit position, without listing every match.
+            for candidate in index.rotation(bits, self._rotation.start()):
+                if self._admitted(candidate.campaign.id):  # pacing throttle
+                    chosen.append((candidate, _rotating_creative(candidate, now_ms)))
+                    if len(chosen) == request.count:
+                        break
         else:
             candidates = []
             for candidate in index.members(bits):
@@ -192,13 +212,21 @@ class Decider:
                 candidates.append(candidate)
             if capped_viewer is not None:
                 candidates = self._under_cap(candidates, capped_viewer, now_ms)
-            chosen = self._rotation.pick(candidates, request.count)
+            admitted = [c for c in candidates if self._admitted(c.campaign.id)]
+            if self._ranker is not None:
+                ranked = self._ranker.order(admitted, context)[: request.count]
+                chosen = [(r.candidate, r.creative) for r in ranked]
+            else:
+                chosen = [
+                    (c, _rotating_creative(c, now_ms))
+                    for c in self._rotation.pick(admitted, request.count)
+                ]
         served = []
-        for candidate in chosen:
-            creative = candidate.creatives[now_ms % len(candidate.creatives)]
+        selection = SELECTION_RANKED if self._ranker is not None else SELECTION_ROTATION
+        for candidate, creative in chosen:
             grounds = eligible(candidate.campaign.targeting, context, self._taxonomy)
             assert grounds is not None, "the index admitted an ineligible campaign"
-            why = _why(permissions, context, grounds, self._taxonomy)
+            why = _why(permissions, context, grounds, self._taxonomy, selection)
             served.append(
                 self._deliver(request, kept, permissions, candidate, creative, why, now_ms)
             )
@@ -287,7 +315,36 @@ class Decider:
             if state is None or not 0 <= now_ms - state[0] < self._index_ttl_ms or state[1] != day:
                 index = CampaignIndex(self._store.catalog.candidates(now_ms, day), self._taxonomy)
                 state = self._index_state = (now_ms, day, index)
+                if self._pacer is not None and (
+                    self._paced_at is None
+                    or not 0 <= now_ms - self._paced_at < UPDATE_INTERVAL_S * 1000
+                ):
+                    self._pace(self._pacer, index, now_ms, day)
+                    self._paced_at = now_ms
         return state[2]
+
+    def _pace(self, pacer: Pacer, index: CampaignIndex, now_ms: int, day: str) -> None:
+        """Re-evaluate every campaign's throttle from ledger spend and what is in flight."""
+        start = now_ms - now_ms % DAY_MS
+        inputs = self._store.settlement.pacing_inputs(day, start)
+        goals, spent, in_flight = [], {}, {}
+        for candidate in index.candidates:
+            c = candidate.campaign
+            got = inputs.get(c.id)
+            if got is None:
+                continue
+            goals.append(pacing_goal(c, got.spent_before_today, now_ms))
+            spent[c.id] = got.spent_today
+            in_flight[c.id] = in_flight_estimate(
+                got.pending_today,
+                got.settled,
+                got.settled_amount,
+                prior_charge(c.billing_model, c.bid),
+            )
+        pacer.update(now_ms, goals, spent, in_flight)
+
+    def _admitted(self, campaign_id: str) -> bool:
+        return self._pacer is None or self._pacer.admit(campaign_id, self._rng)
 
     def refresh(self) -> None:
         """Forget the index, so the next decision sees catalog changes at once."""
@@ -356,8 +413,23 @@ class Decider:
         )
 
 
+def _rotating_creative(candidate: Candidate, now_ms: int) -> CreativeRecord:
+    return candidate.creatives[now_ms % len(candidate.creatives)]
+
+
+SELECTION_ROTATION = "rotation among eligible campaigns with budget left"
+SELECTION_RANKED = (
+    "the highest expected value among eligible campaigns: the advertiser's price times the "
+    "predicted chance of a billable view (from playback history, never from biometrics)"
+)
+
+
 def _why(
-    permissions: Permissions, context: Context, grounds: tuple[str, ...], taxonomy: Taxonomy
+    permissions: Permissions,
+    context: Context,
+    grounds: tuple[str, ...],
+    taxonomy: Taxonomy,
+    selection: str,
 ) -> dict[str, Any]:
     """The main parameters the decision used, in the words "why this ad" shows."""
     topics = [t.label for t in map(taxonomy.get, context.topics) if t is not None]
@@ -369,7 +441,7 @@ def _why(
         "content_topics": topics,
         "matched": list(grounds),
         "cohort": context.cohort if cohort is not None else None,
-        "selection": "rotation among eligible campaigns with budget left",
+        "selection": selection,
     }
 
 

@@ -11,7 +11,7 @@ instead of testing every campaign. The survivors are then checked exactly by
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from fairview.audience.taxonomy import Taxonomy
 from fairview.consent.regions import split_region
@@ -103,6 +103,20 @@ class CampaignIndex:
             out.append(self.candidates[low.bit_length() - 1])
             bits ^= low
         return out
+
+    def rotation(self, bits: int, start: int) -> Iterator[Candidate]:
+        """The candidates of `bits`, from the (start mod n)-th onwards, wrapping around."""
+        n = bits.bit_count()
+        if n == 0:
+            return
+        head = bits
+        for _ in range(start % n):
+            head &= head - 1
+        for part in (head, bits ^ head):
+            while part:
+                low = part & -part
+                yield self.candidates[low.bit_length() - 1]
+                part ^= low
 
     def nth(self, bits: int, n: int) -> Candidate:
         """The candidate of the n-th set bit (0-based) of `bits`."""

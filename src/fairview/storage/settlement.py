@@ -11,7 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, and_, bindparam, case, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from fairview.attention.events import TERMINAL_TYPES
 from fairview.attention.verdict import Verdict
@@ -48,6 +59,15 @@ class Posted:
     settled: int
     charged: int
     over_delivered: int
+
+
+@dataclass(frozen=True, slots=True)
+class PacingInputs:
+    spent_today: int
+    spent_before_today: int
+    pending_today: int  # deliveries issued today, not settled yet
+    settled: int  # deliveries settled so far (for the campaign's charge rate)
+    settled_amount: int  # what they were charged, billed or not (budget caps aside)
 
 
 class SettlementStore:
@@ -110,6 +130,47 @@ class SettlementStore:
                 DueDelivery(r[0], r[1], BillingModel(r[2]), r[3], r[4], bool(r[5]))
                 for r in conn.execute(query)
             ]
+
+    def pacing_inputs(self, day: str, day_start_ms: int) -> dict[str, PacingInputs]:
+        """What the pacer reads per campaign: spend today and before, and what is in flight.
+
+        Charges land on the day a delivery was issued, so today's in-flight cost comes
+        from today's deliveries that have not settled yet.
+        """
+        pending = (
+            select(Delivery.campaign_id, func.count())
+            .join(Settlement, Settlement.delivery_id == Delivery.id)
+            .where(Settlement.settled_ms.is_(None), Delivery.issued_ms >= day_start_ms)
+            .group_by(Delivery.campaign_id)
+        )
+        settled = (
+            select(Delivery.campaign_id, func.count())
+            .join(Settlement, Settlement.delivery_id == Delivery.id)
+            .where(Settlement.settled_ms.is_not(None))
+            .group_by(Delivery.campaign_id)
+        )
+        charged = select(
+            LedgerEntry.campaign_id, func.sum(LedgerEntry.amount + LedgerEntry.unbilled_amount)
+        ).group_by(LedgerEntry.campaign_id)
+        today = select(CampaignDaySpend.campaign_id, CampaignDaySpend.spent).where(
+            CampaignDaySpend.day == day
+        )
+        with self._engine.connect() as conn:
+            totals = {r[0]: r[1] for r in conn.execute(select(Campaign.id, Campaign.spent))}
+            spent_today = {r[0]: r[1] for r in conn.execute(today)}
+            in_flight = {r[0]: r[1] for r in conn.execute(pending)}
+            n_settled = {r[0]: r[1] for r in conn.execute(settled)}
+            amounts = {r[0]: r[1] for r in conn.execute(charged)}
+        return {
+            cid: PacingInputs(
+                spent_today=int(spent_today.get(cid, 0)),
+                spent_before_today=int(total) - int(spent_today.get(cid, 0)),
+                pending_today=int(in_flight.get(cid, 0)),
+                settled=int(n_settled.get(cid, 0)),
+                settled_amount=int(amounts.get(cid) or 0),
+            )
+            for cid, total in totals.items()
+        }
 
     def spend_by_campaign(self) -> dict[str, int]:
         with self._engine.connect() as conn:
