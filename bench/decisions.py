@@ -184,7 +184,7 @@ def _http(
         base = f"http://127.0.0.1:{port}"
         _create_over_http(base, specs)
         time.sleep(1.2)  # both workers' campaign indexes refresh
-        for connections in (8, 32):
+        for connections in (8, 16):
             results[str(connections)] = uvloop.run(_load(port, bodies, seconds, connections))
     return results
 

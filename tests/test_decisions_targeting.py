@@ -211,3 +211,12 @@ def test_the_profile_is_read_only_in_personalised_mode(client: TestClient, store
     assert decision.ads[0].delivery.why["personalised"] is True
     spy.cohort = "c_food"
     assert decider.decide(_request("US-CA", age=30), T0).ads == []
+
+
+def test_the_decision_answer_has_the_documented_shape(client: TestClient) -> None:
+    from fairview.api.schemas import DecisionResponse
+
+    live_campaign(client, advertiser(client))
+    r = client.post("/v1/decisions", json={"placement": "feed", "count": 2})
+    answer = DecisionResponse.model_validate(r.json())
+    assert answer.model_dump(mode="json") == r.json()

@@ -209,7 +209,8 @@ def test_a_resent_ping_is_an_identical_duplicate() -> None:
 def test_all_pings_in_order_are_valid_but_never_a_focused_view() -> None:
     verdict = judge(IN_ORDER)
     assert (verdict.focused_view, verdict.invalid) == (False, False)
-    assert (verdict.coverage_s, verdict.viewability) == (0.0, "not_viewable")
+    # §7.4: no visibility data while the playhead got past 2 s: undetermined, not "not".
+    assert (verdict.coverage_s, verdict.viewability) == (0.0, "undetermined")
     assert judge([(name, None) for name, _ in IN_ORDER]) == verdict
 
 
@@ -253,8 +254,13 @@ def test_a_short_ad_played_through_is_not_focused() -> None:
         duration_ms=4_000,
     )  # fmt: skip
     assert (verdict.focused_view, verdict.invalid, verdict.viewability) == (
-        False, False, "not_viewable"
+        False, False, "undetermined"
     )  # fmt: skip
+
+
+def test_a_ping_delivery_shorter_than_two_seconds_is_not_viewable() -> None:
+    verdict = judge([("impression", 0), ("start", 0), ("complete", 1_500)], duration_ms=1_500)
+    assert verdict.viewability == "not_viewable"
 
 
 _names = st.sampled_from(sorted(VAST_EVENTS))
@@ -267,14 +273,15 @@ _INVALID_FROM_PINGS = {None, "no_first_frame", "interaction_before_first_frame",
     st.lists(st.tuples(st.sampled_from(sorted(VAST_EVENTS)), st.none() | st.integers(0, 20_000)))
 )
 def test_no_ping_sequence_earns_a_focused_view(pings: list[tuple[str, int | None]]) -> None:
-    """Any pings, in any order, repeated or lost: coverage 0, never focused or viewable."""
+    """Any pings, in any order, repeated or lost: coverage 0, never focused or viewable
+    (undetermined at best: pings carry no visibility)."""
     pings = [(n, at) for n, at in pings if at is not None or n not in USER_CONTROL]
     if not pings:
         return
     verdict = judge(pings)
     assert not verdict.focused_view
     assert verdict.coverage_s == 0.0
-    assert verdict.viewability == "not_viewable"
+    assert verdict.viewability in ("not_viewable", "undetermined")
     assert verdict.invalid_reason in _INVALID_FROM_PINGS
 
 

@@ -9,12 +9,8 @@ from fastapi import APIRouter, Header, Request
 from fairview.api.deps import ServicesDep
 from fairview.api.responses import JSONBytes
 from fairview.api.schemas import (
-    AdPublic,
-    ConsentPublic,
-    CreativeServed,
     DecisionRequest,
     DecisionResponse,
-    DisclosurePublic,
     WhyPublic,
     to_datetime,
 )
@@ -45,12 +41,12 @@ _EVENTS_BODY: dict[str, Any] = {
 
 
 @router.post("/decisions", response_model=DecisionResponse)
-def decide(
+async def decide(
     body: DecisionRequest,
     request: Request,
     services: ServicesDep,
     user_agent: Annotated[str | None, Header()] = None,
-) -> DecisionResponse:
+) -> JSONBytes:
     """Decide what the viewer's signals allow, then choose ads; each carries a signed token.
 
     GPC comes from the `Sec-GPC` header (read by middleware), never from the body.
@@ -76,36 +72,40 @@ def decide(
         language=body.language,
         topics=tuple(body.topics),
     )
-    decision = services.decider.decide(ad_request, services.clock.now_ms())
+    decision = await services.decider.decide_async(ad_request, services.clock.now_ms())
     base = services.settings.public_base_url.rstrip("/")
-    return DecisionResponse(
-        ads=[_ad_public(s, base) for s in decision.ads],
-        consent=ConsentPublic(
-            mode=decision.permissions.mode.value,
-            rows=list(decision.permissions.rows),
-            signal_errors=decision.signal_errors,
-        ),
+    # Serialised directly (the shape is DecisionResponse, as documented in OpenAPI).
+    return JSONBytes(
+        {
+            "ads": [_ad_json(s, base) for s in decision.ads],
+            "consent": {
+                "mode": decision.permissions.mode.value,
+                "rows": list(decision.permissions.rows),
+                "signal_errors": decision.signal_errors,
+            },
+        }
     )
 
 
-def _ad_public(s: ServedAd, base: str) -> AdPublic:
-    return AdPublic(
-        delivery=s.delivery.id,
-        token=s.token,
-        campaign=s.delivery.campaign_id,
-        advertiser=s.advertiser_id,
-        creative=CreativeServed(
-            id=s.creative.id,
-            duration_s=s.creative.duration_ms / 1000,
-            media_url=s.creative.media_url,
-        ),
-        disclosure=DisclosurePublic(
-            advertiser=s.advertiser,
-            payer=s.payer,
-            parameters=explain(s.delivery.why),
-            why_url=f"{base}/v1/deliveries/{s.delivery.id}/why",
-        ),
-    )
+def _ad_json(s: ServedAd, base: str) -> dict[str, Any]:
+    return {
+        "delivery": s.delivery.id,
+        "token": s.token,
+        "campaign": s.delivery.campaign_id,
+        "advertiser": s.advertiser_id,
+        "creative": {
+            "id": s.creative.id,
+            "duration_s": s.creative.duration_ms / 1000,
+            "media_url": s.creative.media_url,
+        },
+        "events_url": "/v1/events",
+        "disclosure": {
+            "advertiser": s.advertiser,
+            "payer": s.payer,
+            "parameters": explain(s.delivery.why),
+            "why_url": f"{base}/v1/deliveries/{s.delivery.id}/why",
+        },
+    }
 
 
 @router.get("/deliveries/{delivery_id}/why", response_model=WhyPublic)

@@ -488,14 +488,16 @@ def _walk(
     Returns (reason bits, qualified-by code, qualified-at, coverage, audible,
     viewability code). Row m-1 is the pair's p, row m its q and the event applied.
     """
-    started = closed = playing = ended_seen = jumped = gapped = False
+    started = closed = playing = ended_seen = jumped = gapped = saw_vis = False
     n_cov = n_aud = n_played = 0
-    cov = aud = played = run = best = mrun = mbest = 0.0
+    cov = aud = played = run = best = mrun = mbest = furthest = 0.0
     q_by, q_at = 0, np.nan
     # reference._Walk._watch_target; for D < T_FOCUS it is set by the first ended/loop
     target = T_FOCUS if np.isnan(dur) or dur >= T_FOCUS else np.nan
     for m in range(n):
         t = int(rows[m, _R_TYPE])
+        saw_vis = saw_vis or _vis(t, rows[m, _R_VIS]) != -1
+        furthest = max(furthest, rows[m, _R_MEDIA])
         jump = t in (_SEEK, _LOOP)
         is_open = started and not closed
         b = rows[m, _R_FROM] if jump else rows[m, _R_MEDIA]  # reference._arrival
@@ -575,4 +577,7 @@ def _walk(
             playing = False
         closed = closed or t in (_ENDED, _SWIPE_AWAY, _CLOSE)
     view = 1 if best >= T_VIEWABLE - EPS else (2 if mbest >= T_VIEWABLE - EPS else 0)
+    reached = furthest if np.isnan(dur) else min(furthest, dur)
+    if view == 0 and not saw_vis and reached >= T_VIEWABLE - EPS:
+        view = 2  # reference._Walk.verdict: no visibility data, playhead 2 s in
     return bits, q_by, q_at, cov, aud, view

@@ -235,6 +235,8 @@ class _Walk:
         self.coverage, self.audible, self.played = _Union(), _Union(), _Union()
         self.run = self.best_run = self.maybe_run = self.best_maybe_run = 0.0
         self.completion_marked = self.ended_seen = self.jumped = self.gapped = False
+        self.saw_vis = False  # any event said whether the ad was in view
+        self.furthest = 0.0  # the furthest playhead any event reported
         self.qualified_by: QualifiedBy | None = None
         self.qualified_at: float | None = None
 
@@ -281,6 +283,8 @@ class _Walk:
 
     def apply(self, e: Event) -> None:
         """Move the carried state past `e` (§7.1 event types)."""
+        self.saw_vis = self.saw_vis or _vis(e) is not None
+        self.furthest = max(self.furthest, e.media_s)
         if e.type == EventType.FIRST_FRAME:
             self.started = True
         elif e.type == EventType.INTERACTION:
@@ -303,6 +307,11 @@ class _Walk:
             viewability = Viewability.VIEWABLE
         elif self.best_maybe_run >= T_VIEWABLE - EPS:
             viewability = Viewability.UNDETERMINED  # missing vis could have completed a run
+        elif not self.saw_vis and self._reached() >= T_VIEWABLE - EPS:
+            # §7.4: NotViewable needs valid visibility data. A session with none at all
+            # whose playhead got 2 s in (e.g. VAST pings only, which are too sparse to
+            # form pairs) could have completed a run: undetermined.
+            viewability = Viewability.UNDETERMINED
         else:
             viewability = Viewability.NOT_VIEWABLE
         return Verdict(
@@ -316,6 +325,10 @@ class _Walk:
             invalid=reason is not None,
             invalid_reason=None if reason is None else reason.value,
         )
+
+    def _reached(self) -> float:
+        d = self.duration
+        return self.furthest if d is None else min(self.furthest, d)
 
     def _end_runs(self) -> None:
         self.run = self.maybe_run = 0.0

@@ -43,9 +43,9 @@ tests/test_vast_pings.py run the rule on these events):
   delivery can never be a focused view: not by watch (W), not even after `progress`
   and `complete`, and not by interaction (I), which needs `vis` true (a click ping is
   also untrusted). VAST-only deliveries are never billed.
-- Viewability is `not_viewable`, never `undetermined`: §7.4 "could have been
-  credited" still needs seq-adjacent pairs at most GAP_MAX apart, and pings are
-  neither, so the reference rule falls through to not viewable.
+- Viewability is `undetermined` once the playhead got 2 s in (§7.4: NotViewable needs
+  visibility data, and pings carry none), `not_viewable` when it never did (e.g. only
+  impression and start, or a creative shorter than 2 s); never `viewable`.
 - A delivery whose impression ping arrived is valid (an impression is counted),
   also with `complete` but no quartiles or progress (the seq gaps excuse the jump).
   It is invalid with `no_first_frame` when the impression ping is lost, with

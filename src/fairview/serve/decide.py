@@ -234,13 +234,33 @@ class Decider:
 
     def record(self, decision: Decision, now_ms: int) -> None:
         """Count capped deliveries for the viewer, then store the deliveries durably."""
+        job = self._record_job(decision, now_ms)
+        if job is not None:
+            self._recorder.run(job)
+
+    async def record_async(self, decision: Decision, now_ms: int) -> None:
+        """`record` for an event loop: waits for the group commit without a thread."""
+        job = self._record_job(decision, now_ms)
+        if job is not None:
+            await self._recorder.run_async(job)
+
+    async def decide_async(self, request: AdRequest, now_ms: int) -> Decision:
+        """`decide` for an event loop. Choosing reads the store only briefly (the
+        viewer's consent state, the campaign index once a second); the durable
+        record is awaited, so concurrent requests share one commit."""
+        decision = self.choose(request, now_ms)
+        await self.record_async(decision, now_ms)
+        return decision
+
+    def _record_job(self, decision: Decision, now_ms: int) -> _RecordJob | None:
         viewer = decision.capped_viewer
         for ad in decision.ads:
             if viewer is not None and ad.frequency_capped:
                 self._store.frequency.add(viewer, ad.delivery.campaign_id, now_ms)
-        if decision.ads or decision.evidence is not None:
-            evidence = [] if decision.evidence is None else [decision.evidence]
-            self._recorder.run(([ad.delivery for ad in decision.ads], evidence))
+        if not decision.ads and decision.evidence is None:
+            return None
+        evidence = [] if decision.evidence is None else [decision.evidence]
+        return [ad.delivery for ad in decision.ads], evidence
 
     def _record(self, jobs: list[_RecordJob]) -> list[None]:
         deliveries = [d for job in jobs for d in job[0]]

@@ -144,6 +144,12 @@ def _viewable(tl: Timeline) -> bool | None:
         return True
     if longest_possible_run(tl) >= T_VIEWABLE_MS:
         return None  # visibility unknown where a run could have completed
+    known = any(s.vis is not None for s in tl.segments) or any(
+        i.vis is not None for i in tl.instants
+    )
+    reached = min(max((s.m1 for s in tl.segments), default=0), tl.duration_ms)
+    if not known and reached >= T_VIEWABLE_MS:
+        return None  # §7.4: no visibility data at all once a run could have completed
     return False
 
 
