@@ -13,6 +13,7 @@ from fairview import __version__
 from fairview.api import buying, delivery, errors, ops, sdk, video
 from fairview.api.deps import Services
 from fairview.api.middleware import BodyLimit, GlobalPrivacyControl, StripClientIdentity
+from fairview.api.schemas import DecisionRequest
 from fairview.clock import Clock, SystemClock
 from fairview.collect.schema import EventIn
 from fairview.collect.service import Collector
@@ -114,9 +115,10 @@ def _document_event_schema(app: FastAPI) -> None:
     def openapi() -> dict[str, object]:
         schema = original()
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components["EventIn"] = EventIn.model_json_schema(
-            ref_template="#/components/schemas/{model}"
-        )
+        for model in (EventIn, DecisionRequest):  # bodies validated from raw JSON bytes
+            found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(found.pop("$defs", {}))
+            components[model.__name__] = found
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
