@@ -13,6 +13,7 @@ delivery records the parameters actually used, which "why this ad" shows.
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 import secrets
 import threading
@@ -44,6 +45,8 @@ from fairview.serve.targeting import Context, eligible
 from fairview.storage import Store
 from fairview.storage.consents import ConsentEvidence
 from fairview.tokens import DeliveryClaims, TokenSigner
+
+log = logging.getLogger("fairview.serve")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,7 @@ class Decider:
         self._index_ttl_ms = index_ttl_ms
         self._index_state: tuple[int, str, CampaignIndex] | None = None
         self._index_lock = threading.Lock()
+        self._rebuilding = False
         self._pacer = pacer
         self._ranker = ranker
         self._paced_at: int | None = None
@@ -321,27 +325,53 @@ class Decider:
         return out
 
     def _index(self, now_ms: int) -> CampaignIndex:
-        """The campaigns that may serve now, rebuilt at most every `index_ttl_ms`.
+        """The campaigns that may serve now, rebuilt every `index_ttl_ms`.
 
-        Budget and flight changes reach decisions within that time; settlement's
+        Budget and flight changes reach decisions within about that time; settlement's
         ledger caps charges at the budget, so a late stop is never billed above it.
+        A stale index keeps serving while a background thread rebuilds it (a rebuild
+        reads the catalog: tens of ms that no request should wait for); only a
+        missing index, a new day, or `index_ttl_ms=0` rebuild in the caller.
         """
         state = self._index_state
         day = day_of(now_ms)
-        if state is not None and 0 <= now_ms - state[0] < self._index_ttl_ms and state[1] == day:
+        if state is not None and state[1] == day and self._index_ttl_ms > 0:
+            if not 0 <= now_ms - state[0] < self._index_ttl_ms:
+                self._refresh_in_background(now_ms, day)
             return state[2]
         with self._index_lock:
             state = self._index_state
-            if state is None or not 0 <= now_ms - state[0] < self._index_ttl_ms or state[1] != day:
-                index = CampaignIndex(self._store.catalog.candidates(now_ms, day), self._taxonomy)
-                state = self._index_state = (now_ms, day, index)
-                if self._pacer is not None and (
-                    self._paced_at is None
-                    or not 0 <= now_ms - self._paced_at < UPDATE_INTERVAL_S * 1000
-                ):
-                    self._pace(self._pacer, index, now_ms, day)
-                    self._paced_at = now_ms
+            if state is None or state[1] != day or self._index_ttl_ms <= 0:
+                state = self._rebuild(now_ms, day)
         return state[2]
+
+    def _refresh_in_background(self, now_ms: int, day: str) -> None:
+        with self._index_lock:
+            if self._rebuilding:
+                return
+            self._rebuilding = True
+
+        def run() -> None:
+            try:
+                with self._index_lock:
+                    self._rebuild(now_ms, day)
+            except Exception:  # the stale index keeps serving; the next request retries
+                log.exception("rebuilding the campaign index failed")
+            finally:
+                self._rebuilding = False
+
+        threading.Thread(target=run, name="fairview-index", daemon=True).start()
+
+    def _rebuild(self, now_ms: int, day: str) -> tuple[int, str, CampaignIndex]:
+        """Build the index (caller holds the index lock), and pace when it is time."""
+        index = CampaignIndex(self._store.catalog.candidates(now_ms, day), self._taxonomy)
+        state = self._index_state = (now_ms, day, index)
+        if self._pacer is not None and (
+            self._paced_at is None or not 0 <= now_ms - self._paced_at < UPDATE_INTERVAL_S * 1000
+        ):
+            self._pace(self._pacer, index, now_ms, day)
+            self._paced_at = now_ms
+        return state
 
     def _pace(self, pacer: Pacer, index: CampaignIndex, now_ms: int, day: str) -> None:
         """Re-evaluate every campaign's throttle from ledger spend and what is in flight."""
