@@ -14,6 +14,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import cohorts
 import consent
 import decisions
 import ingest
@@ -60,6 +61,8 @@ def main() -> None:
     pacing_figures = pacing.run()
     print("ranking (simulation) …", flush=True)
     ranking_figures = ranking.run()
+    print("cohort job …", flush=True)
+    cohort_figures = cohorts.run()
     commit = (
         subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -81,6 +84,7 @@ def main() -> None:
         "decisions": decision_figures,
         "pacing": pacing_figures,
         "ranking": ranking_figures,
+        "cohorts": cohort_figures,
     }
     (ROOT / "bench" / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     (ROOT / "docs" / "benchmarks.md").write_text(render(results))
@@ -154,6 +158,7 @@ build one Python object per vendor; the second row adds listing every id.
 {_decisions(r["decisions"])}
 {_pacing(r["pacing"])}
 {_ranking(r["ranking"])}
+{_cohorts(r["cohorts"])}
 Reproduce: `make bench` (writes this page and `bench/results.json`).
 """
 
@@ -271,6 +276,28 @@ def _ingestion_trials(i: dict[str, Any]) -> str:
         f"{level} connections: batches {f['trials']['batch_100']}, single events {f['trials']['single_event']}"
         for level, f in i["by_connections"].items()
     )
+
+
+def _cohorts(c: dict[str, Any]) -> str:
+    return f"""## Cohort job: profiles → clustering → k_min merging → sensitivity audit
+
+{c["viewers"]:,} simulated viewers × {c["topics"]} topics ({c["nnz"]:,} non-zeros, sparse),
+K = {c["k"]}, k_min = {c["k_min"]:,}. Baseline in the same run: scikit-learn MiniBatchKMeans
+alone on the same matrix with the same parameters (docs/cohorts.md).
+
+| step | seconds |
+|---|---:|
+| MiniBatchKMeans alone (baseline) | {c["baseline_kmeans_s"]} |
+| whole job | {c["job_s"]} |
+| of which k-means | {c["job_kmeans_s"]} |
+| of which merging, centroids, ids, labels | {c["job_merge_s"]} |
+| of which sensitivity audit | {c["audit_s"]} |
+
+Ratio job / baseline: {c["ratio"]} (target ≤ 2, and the job ≤ 60 s). {c["cohorts_fitted"]} clusters
+became {c["cohorts"]} cohorts after {c["merges"]} merges (smallest {c["min_cohort"]:,}, median
+{c["median_cohort"]:,}); {c["blocked"]} blocked by the audit; smallest served cohort
+{c["min_served_cohort"]:,}.
+"""
 
 
 if __name__ == "__main__":
