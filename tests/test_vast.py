@@ -363,3 +363,10 @@ def test_a_vast_ad_is_hashable_and_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         ad.title = "x"  # type: ignore[misc]
     assert hash(ad) == hash(make_ad())
+
+
+def test_a_second_hash_in_a_tracker_url_is_encoded() -> None:
+    ad = make_ad(third_party_trackers={"start": ("http://0.aa/##",)})
+    doc = render([ad])
+    assert_valid(doc)
+    assert b"http://0.aa/#%23" in doc

@@ -247,14 +247,17 @@ def _xml_text(text: str) -> str:
 def _uri(url: str) -> str:
     """`url` with everything a URI cannot hold percent-encoded (UTF-8), macros kept literal.
 
-    Spaces, controls, non-ASCII, stray brackets and a '%' that starts no escape are
-    encoded; `[MACRO]` stays as it is, since players substitute only the literal form.
+    Spaces, controls, non-ASCII, stray brackets, a '%' that starts no escape and every
+    '#' after the first (a URI has one fragment) are encoded; `[MACRO]` stays as it is,
+    since players substitute only the literal form.
     """
     parts = _PLAYER_MACRO.split(url.strip())
-    return "".join(
+    encoded = "".join(
         part if i % 2 else quote(_LONE_PERCENT.sub("%25", part), safe=_URI_SAFE)
         for i, part in enumerate(parts)
     )
+    head, hash_, fragment = encoded.partition("#")
+    return head + hash_ + fragment.replace("#", "%23")
 
 
 def _uris(ad: VastAd, event: str) -> list[str]:
