@@ -57,5 +57,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     )
     assert data["focused_views"] > 0 and sum(data["spend_by_campaign"].values()) > 0
     assert data["invalid_traffic"]["precision"] == 1.0
+    why = data["why_this_ad"]
+    assert why["checked"] > 0 and why["consistent"] == why["checked"]
     assert "agreement with ground truth" in done.stdout
     assert (tmp_path / "var" / "demo.sqlite3").exists()

@@ -11,12 +11,17 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from fairview.audience.taxonomy import content_taxonomy
 from fairview.clock import ShiftedClock
 from fairview.demo.model import HOUR_MS, Run
 from fairview.demo.report import progress_bar
 from fairview.settings import Settings
 from fairview.settle.worker import Settler
 from fairview.sim import Batch, Scenario
+from fairview.sim.platform import IAB_TOPICS
+from fairview.tokens import ViewerTokens
+
+WHY_SAMPLE = 50  # deliveries whose "why this ad" the demo checks
 
 
 def buy(
@@ -30,7 +35,7 @@ def buy(
         key = ok(http.post("/v1/advertisers", json={"name": adv.name}, headers=admin))["api_key"]
         run.advertiser_key = run.advertiser_key or key
         auth = {"Authorization": f"Bearer {key}"}
-        for spec in adv.campaigns:
+        for k, spec in enumerate(adv.campaigns):
             body = {
                 "name": spec.name,
                 "billing_model": spec.billing_model,
@@ -39,7 +44,11 @@ def buy(
                 "budget_daily": min(spec.daily_budget_minor, spec.total_budget_minor),
                 **flight,
             }
+            if k % 2 == 0:  # every other campaign targets its topics contextually
+                body["targeting"] = {"topics": [IAB_TOPICS[t] for t in spec.topics]}
             campaign = ok(http.post("/v1/campaigns", json=body, headers=auth))
+            if k % 2 == 0:
+                run.topic_targeted.add(campaign["id"])
             run.campaign_names[campaign["id"]] = f"{adv.name} / {spec.name}"
             for creative in spec.creatives:
                 r = http.post(
@@ -146,12 +155,14 @@ def _request(
         "user_ref": user.user_ref,
         "region": user.region,
         "device": user.device,
+        "topics": [IAB_TOPICS[request.video.topic]],
     }
     ads = ok(clients.get().post("/v1/decisions", json=body))["ads"]
     if not ads:
         run.no_fill += 1
         return []
     ad = ads[0]
+    run.shown[ad["delivery"]] = (user.user_ref, ad["campaign"], IAB_TOPICS[request.video.topic])
     playback = scenario.play(
         request,
         delivery=ad["delivery"],
@@ -166,6 +177,26 @@ def _request(
 def _tamper(token: str) -> str:
     head, body, signature = token.split(".")
     return f"{head}.{body}.{signature[::-1]}"
+
+
+def check_why(http: httpx.Client, settings: Settings, run: Run, now_ms: int) -> dict[str, int]:
+    """Ask "why this ad" for a sample of deliveries, as their viewers would, and compare
+    the answer with what the decision was given (the video's topic, the targeting)."""
+    viewers = ViewerTokens(settings.viewer_token_key.get_secret_value())
+    taxonomy = content_taxonomy()
+    checked = consistent = 0
+    for delivery, (user_ref, campaign, topic) in sorted(run.shown.items())[:WHY_SAMPLE]:
+        token = viewers.sign(user_ref, now_ms + HOUR_MS)
+        r = http.get(f"/v1/deliveries/{delivery}/why", headers={"Authorization": f"Bearer {token}"})
+        checked += 1
+        if r.status_code != 200:
+            continue
+        why = r.json()
+        found = taxonomy.get(topic)
+        label = found.label if found else topic
+        expected = [f"content topic: {label}"] if campaign in run.topic_targeted else []
+        consistent += why["content_topics"] == [label] and why["matched_targeting"] == expected
+    return {"checked": checked, "consistent": consistent}
 
 
 def ok(response: httpx.Response) -> Any:

@@ -31,3 +31,6 @@ class Run:
     events_posted: int = 0
     no_fill: int = 0
     advertiser_key: str = ""
+    topic_targeted: set[str] = field(default_factory=set)  # campaign ids
+    shown: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    """delivery -> (user_ref, campaign id, IAB topic id of the video it ran next to)"""

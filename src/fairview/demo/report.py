@@ -92,6 +92,11 @@ def print_summary(console: Console, report: dict[str, Any], run: Run, options: D
     ivt = report["invalid_traffic"]
     table.add_row("invalid traffic precision / recall", f"{ivt['precision']} / {ivt['recall']}")
     table.add_row("recall of rule-visible fraud", str(ivt["recall_rule_visible"]))
+    why = report.get("why_this_ad")
+    if why is not None:
+        table.add_row(
+            '"why this ad" consistent with the decision', f"{why['consistent']} of {why['checked']}"
+        )
     console.print(table)
     spend = Table("campaign", "spend (minor units)", title="Ledger")
     for name, amount in report["spend_by_campaign"].items():

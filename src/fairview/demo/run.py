@@ -10,7 +10,7 @@ import orjson
 from rich.console import Console
 
 from fairview.clock import ShiftedClock, SystemClock
-from fairview.demo.driver import buy, drive
+from fairview.demo.driver import buy, check_why, drive
 from fairview.demo.model import DemoOptions, Run
 from fairview.demo.report import build_report, print_summary
 from fairview.demo.server import serve_api, wait_forever
@@ -49,7 +49,9 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
         with httpx.Client(base_url=base_url, timeout=30) as http:
             admin = {"Authorization": f"Bearer {settings.admin_api_key.get_secret_value()}"}
             stats = http.get("/v1/stats", headers=admin).json()["events"]
+            why = check_why(http, settings, run, clock.now_ms())
         report = build_report(store, run, stats)
+        report["why_this_ad"] = why
         options.report.write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
         print_summary(console, report, run, options)
         if options.serve:

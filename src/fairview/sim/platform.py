@@ -29,6 +29,19 @@ TOPICS = (
     "education",
     "pets",
 )
+# The IAB Content Taxonomy 3.1 id of each simulated topic (what a platform sends).
+IAB_TOPICS: Mapping[str, str] = {
+    "sports": "483",
+    "music": "338",
+    "cooking": "210",
+    "gaming": "680",
+    "travel": "653",
+    "tech": "596",
+    "fashion": "552",
+    "comedy": "646",
+    "education": "132",
+    "pets": "422",
+}
 REGIONS: Mapping[str, float] = {
     "EU-DE": 0.16,
     "EU-FR": 0.12,
