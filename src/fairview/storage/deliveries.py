@@ -9,8 +9,9 @@ from sqlalchemy import Engine, insert, select
 
 from fairview.domain import DeliveryRecord
 from fairview.storage.consents import ConsentEvidence, evidence_rows
+from fairview.storage.dialect import insert_sql
 from fairview.storage.engine import writer
-from fairview.storage.schema import ConsentRecord, Delivery, Settlement
+from fairview.storage.schema import ConsentRecord, Delivery
 
 _COLUMNS = (
     Delivery.id,
@@ -25,6 +26,23 @@ _COLUMNS = (
     Delivery.issued_ms,
     Delivery.why,
 )
+
+
+_DELIVERY_COLUMNS = (
+    "id",
+    "campaign_id",
+    "creative_id",
+    "placement",
+    "viewer_key",
+    "region",
+    "device_class",
+    "mode",
+    "duration_ms",
+    "issued_ms",
+    "conflict",
+    "why",
+)
+_SETTLEMENT_COLUMNS = ("delivery_id", "issued_ms", "event_count", "max_seq", "terminal")
 
 
 class Deliveries:
@@ -44,36 +62,30 @@ class Deliveries:
         if not deliveries and not evidence:
             return
         rows = [
-            {
-                "id": d.id,
-                "campaign_id": d.campaign_id,
-                "creative_id": d.creative_id,
-                "placement": d.placement,
-                "viewer_key": d.viewer_key,
-                "region": d.region,
-                "device_class": d.device_class,
-                "mode": d.mode,
-                "duration_ms": d.duration_ms,
-                "issued_ms": d.issued_ms,
-                "conflict": False,
-                "why": orjson.dumps(dict(d.why)).decode(),
-            }
+            (
+                d.id,
+                d.campaign_id,
+                d.creative_id,
+                d.placement,
+                d.viewer_key,
+                d.region,
+                d.device_class,
+                d.mode,
+                d.duration_ms,
+                d.issued_ms,
+                False,
+                orjson.dumps(dict(d.why)).decode(),
+            )
             for d in deliveries
         ]
-        settlements = [
-            {
-                "delivery_id": d.id,
-                "issued_ms": d.issued_ms,
-                "event_count": 0,
-                "max_seq": -1,
-                "terminal": False,
-            }
-            for d in deliveries
-        ]
+        settlements = [(d.id, d.issued_ms, 0, -1, False) for d in deliveries]
         with self._write.begin() as conn:
             if rows:
-                conn.execute(insert(Delivery), rows)
-                conn.execute(insert(Settlement), settlements)
+                # Plain executemany: one decision's rows are recorded on every request.
+                conn.exec_driver_sql(insert_sql(conn, "deliveries", _DELIVERY_COLUMNS), rows)
+                conn.exec_driver_sql(
+                    insert_sql(conn, "settlements", _SETTLEMENT_COLUMNS), settlements
+                )
             if evidence:
                 conn.execute(insert(ConsentRecord), evidence_rows(evidence))
 

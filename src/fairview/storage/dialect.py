@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -35,3 +36,10 @@ def serialise_appends(conn: Connection) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(72217001)")
+
+
+def insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:
+    """A driver-level INSERT for executemany (the hot paths skip SQLAlchemy's compiler)."""
+    marker = "%s" if conn.dialect.name == "postgresql" else "?"
+    values = ", ".join([marker] * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"

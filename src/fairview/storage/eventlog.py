@@ -9,7 +9,7 @@ from typing import NamedTuple, Protocol
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
-from fairview.storage.dialect import add_to_counter, serialise_appends
+from fairview.storage.dialect import add_to_counter, insert_sql, serialise_appends
 from fairview.storage.engine import writer
 from fairview.storage.schema import Counter, Delivery, EventRecord, FailedEvent, table_of
 
@@ -115,7 +115,7 @@ class SqlEventLog:
             stored = _stored_payloads(conn, list(firsts))
             fresh = [e for key, e in firsts.items() if key not in stored]
             if fresh:
-                conn.exec_driver_sql(_insert_sql(conn), fresh)
+                conn.exec_driver_sql(insert_sql(conn, "events", _EVENT_FIELDS), fresh)
             conflicts: set[str] = set()
             for i, event in enumerate(events):
                 key = (event.delivery_id, event.seq)
@@ -223,12 +223,6 @@ _STORED = select(*(table_of(EventRecord).c[name] for name in list(LogEvent._fiel
     EventRecord.delivery_id == bindparam("d"),
     EventRecord.seq.between(bindparam("low"), bindparam("high")),
 )
-
-
-def _insert_sql(conn: Connection) -> str:
-    marker = "%s" if conn.dialect.name == "postgresql" else "?"
-    columns = ", ".join(_EVENT_FIELDS)
-    return f"INSERT INTO events ({columns}) VALUES ({', '.join([marker] * len(_EVENT_FIELDS))})"
 
 
 def _conflict_refusals(events: Sequence[LogEvent], outcomes: list[Outcome | None]) -> list[Refusal]:
