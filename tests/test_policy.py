@@ -179,6 +179,13 @@ def test_d20_california_without_opt_out() -> None:
     _is(p, Mode.PERSONALISED, True, Measurement.USER, "D20")
 
 
+@pytest.mark.parametrize("age", [16, 17])
+def test_d20_california_minors_aged_16_and_17_are_never_profiled(age: int) -> None:
+    p = _decide(region="US-CA", tcf=None, us=UsPrivacy(sale_opt_out=2, sharing_opt_out=2), age=age)
+    assert p.mode is Mode.CONTEXTUAL and not p.profiling
+    assert p.rows == ("D20", "D12")
+
+
 @pytest.mark.parametrize("signal", ["gpc", "sale", "sharing"])
 def test_d21_california_opt_out_or_gpc(signal: str) -> None:
     us = UsPrivacy(

@@ -76,9 +76,11 @@ def test_empirical_noise_matches_stated_epsilon() -> None:
     b_sum = _laplace_b(
         NOISE_CONFIG, NOISE_CONFIG.sum_share, NOISE_CONFIG.max_deliveries_per_partition
     )
-    # Laplace(b) has std √2·b; the sample std of 1,200 draws is within ±10 % at > 3 σ.
-    assert reach.std() == pytest.approx(math.sqrt(2) * b_reach, rel=0.10)
-    assert deliveries.std() == pytest.approx(math.sqrt(2) * b_sum, rel=0.10)
+    # Laplace(b) has std √2·b. The sample std of n draws has a relative standard error of
+    # √(5 / 4n) ≈ 3.2 % at n = 1,200 (Laplace kurtosis 6), so ±13 % is 4 σ: a wrong scale
+    # (e.g. ε off by a third) fails, a correct one fails about once in 15,000 runs.
+    assert reach.std() == pytest.approx(math.sqrt(2) * b_reach, rel=0.13)
+    assert deliveries.std() == pytest.approx(math.sqrt(2) * b_sum, rel=0.13)
     assert abs(reach.mean() - NOISE_VIEWERS) < 4 * reach.std() / math.sqrt(NOISE_RUNS)
     assert abs(deliveries.mean() - 2 * NOISE_VIEWERS) < 4 * deliveries.std() / math.sqrt(NOISE_RUNS)
     # The stated interval is the Laplace 95 % half-width for the stated ε.

@@ -283,6 +283,12 @@ def _california(s: Signals) -> Permissions:
         return Permissions(
             Mode.CONTEXTUAL, True, Measurement.EVENT, SERVICE | {"P2", "P7"}, ("D20", "D13")
         )
+    if s.age is not None and s.age < ADULT:
+        # CCPA would allow it from 16; fairview never profiles a known minor (D12's rule,
+        # applied everywhere).
+        return Permissions(
+            Mode.CONTEXTUAL, True, Measurement.EVENT, SERVICE | {"P2", "P7"}, ("D20", "D12")
+        )
     return Permissions(
         Mode.PERSONALISED,
         True,
