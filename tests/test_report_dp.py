@@ -103,7 +103,8 @@ def test_opendp_laplace_gives_the_same_noise_scale() -> None:
     data = [f"viewer-secret-{i}" for i in range(NOISE_VIEWERS)]
     # OpenDP is fast: its 10,000 draws pin its std to ±1.5 %, leaving PipelineDP's ±3 % spread.
     opendp_reach = np.array([measurement(data) for _ in range(10_000)], dtype=float)
-    assert reach.std() == pytest.approx(opendp_reach.std(), rel=0.12)
+    # 4 σ of the two sample stds' combined relative error (3.2 % and 1.1 %).
+    assert reach.std() == pytest.approx(opendp_reach.std(), rel=0.14)
 
 
 def test_relative_error_under_5_percent_for_1000_viewers_at_default_epsilon() -> None:
