@@ -12,7 +12,6 @@ two cores, `POST /v1/decisions`.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import sys
 import tempfile
@@ -23,7 +22,6 @@ from typing import Any
 
 import httpx
 import orjson
-import uvloop
 
 from fairview.consent.signals import RawSignals
 from fairview.domain import BillingModel, Daypart, FrequencyCap, Targeting
@@ -34,6 +32,7 @@ from fairview.storage.catalog import CampaignSpec, CreativeSpec
 from fairview.tokens import TokenSigner
 
 from ingest import KEY, _Server
+from loadgen import post_for
 
 NOW = int(time.time() * 1000)
 COUNTRIES = ["DE", "FR", "IT", "ES", "NL", "GB", "US", "PL"]
@@ -185,7 +184,7 @@ def _http(
         _create_over_http(base, specs)
         time.sleep(1.2)  # both workers' campaign indexes refresh
         for connections in (8, 16):
-            results[str(connections)] = uvloop.run(_load(port, bodies, seconds, connections))
+            results[str(connections)] = _load(port, bodies, seconds, connections)
     return results
 
 
@@ -221,39 +220,22 @@ def _create_over_http(base: str, specs: list[tuple[CampaignSpec, list[float]]]) 
                 )
 
 
-async def _load(port: int, bodies: list[bytes], seconds: float, connections: int) -> dict[str, Any]:
-    cursor = iter(range(10**9))
-    latencies: list[float] = []
-    served = [0]
-    deadline = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        for i in cursor:
-            if time.perf_counter() >= deadline:
-                break
-            body = bodies[i % len(bodies)]
-            start = time.perf_counter()
-            writer.write(
-                b"POST /v1/decisions HTTP/1.1\r\nhost: bench\r\ncontent-type: "
-                b"application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
-            )
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            answer = orjson.loads(await reader.readexactly(length))
-            latencies.append(time.perf_counter() - start)
-            served[0] += len(answer.get("ads", ()))
-        writer.close()
-
-    began = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    elapsed = time.perf_counter() - began
-    latencies.sort()
+def _load(port: int, bodies: list[bytes], seconds: float, connections: int) -> dict[str, Any]:
+    load = post_for(
+        port,
+        "/v1/decisions",
+        bodies,
+        seconds,
+        connections,
+        cycle=True,
+        keep=lambda answer: len(answer.get("ads", ())),
+    )
     return {
-        "decisions_per_s": round(len(latencies) / elapsed),
-        "ads_served": served[0],
-        "p50_ms": round(1000 * latencies[len(latencies) // 2], 2),
-        "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 2),
+        "decisions_per_s": round(len(load.answers) / load.elapsed_s),
+        "ads_served": sum(load.answers),
+        "p50_ms": load.p(0.5),
+        "p99_ms": load.p(0.99),
+        "cpu_idle_pct": load.cpu_idle_pct,
         "connections": connections,
     }
 

@@ -8,7 +8,6 @@ both share the machine's two cores.
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import os
 import socket
@@ -20,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import uvloop
 
 from fairview.tokens import DeliveryClaims, TokenSigner
 
+from loadgen import post_for
 from workload import streams
 
 KEY = "bench-signing-key-" + "x" * 32
@@ -100,65 +99,26 @@ def _bodies(wire: list[list[dict[str, Any]]], size: int, tag: str) -> list[bytes
 
 
 def _load(port: int, bodies: list[bytes], seconds: float, connections: int) -> dict[str, Any]:
-    """Post `bodies` over keep-alive connections for `seconds`; count what was accepted.
-
-    A small asyncio HTTP/1.1 client (uvloop) rather than a general-purpose one, so
-    that the load generator takes as little of the shared CPU as it can.
-    """
-    return uvloop.run(_load_async(port, bodies, seconds, connections))
-
-
-async def _load_async(
-    port: int, bodies: list[bytes], seconds: float, connections: int
-) -> dict[str, Any]:
-    cursor = iter(range(len(bodies)))
-    totals = {"requests": 0, "accepted": 0, "events": 0}
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        for i in cursor:
-            if time.perf_counter() >= deadline:
-                break
-            body = bodies[i]
-            start = time.perf_counter()
-            writer.write(
-                b"POST /v1/events HTTP/1.1\r\nhost: bench\r\ncontent-type: "
-                b"application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
-            )
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            answer = orjson.loads(await reader.readexactly(length))
-            latencies.append(time.perf_counter() - start)
-            totals["requests"] += 1
-            totals["accepted"] += answer["accepted"]
-            totals["events"] += len(answer["results"])
-        writer.close()
-
-    began, cpu_before = time.perf_counter(), _cpu_ticks()
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    elapsed, cpu_after = time.perf_counter() - began, _cpu_ticks()
-    busy = cpu_after[0] - cpu_before[0]
-    idle = cpu_after[1] - cpu_before[1]
-    latencies.sort()
+    """Post `bodies` over keep-alive connections for `seconds`; count what was accepted."""
+    load = post_for(
+        port,
+        "/v1/events",
+        bodies,
+        seconds,
+        connections,
+        keep=lambda answer: (answer["accepted"], len(answer["results"])),
+    )
+    accepted = sum(a for a, _ in load.answers)
     return {
-        "requests": totals["requests"],
-        "events_sent": totals["events"],
-        "accepted": totals["accepted"],
-        "accepted_events_per_s": round(totals["accepted"] / elapsed),
-        "requests_per_s": round(totals["requests"] / elapsed),
-        "p50_ms": round(1000 * latencies[len(latencies) // 2], 2) if latencies else None,
-        "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 2) if latencies else None,
-        "cpu_idle_pct": round(100 * idle / max(1, busy + idle)),
+        "requests": len(load.answers),
+        "events_sent": sum(n for _, n in load.answers),
+        "accepted": accepted,
+        "accepted_events_per_s": round(accepted / load.elapsed_s),
+        "requests_per_s": round(len(load.answers) / load.elapsed_s),
+        "p50_ms": load.p(0.5),
+        "p99_ms": load.p(0.99),
+        "cpu_idle_pct": load.cpu_idle_pct,
     }
-
-
-def _cpu_ticks() -> tuple[int, int]:
-    """(busy, idle) jiffies of the whole machine, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, idle
 
 
 class _Server:
