@@ -13,6 +13,8 @@ import orjson
 import typer
 from rich.console import Console
 
+from fairview.audience.cli import cohorts_app, jobs_app
+from fairview.eval.cli import app as eval_app
 from fairview.serve.model_cli import app as model_app
 from fairview.settings import Settings
 
@@ -142,6 +144,9 @@ app.add_typer(_tcf_app(), name="tcf", help="Decode and encode IAB TCF v2.2/2.3 T
 consent_app = typer.Typer(help="Consent signals and the decision they allow.", no_args_is_help=True)
 app.add_typer(consent_app, name="consent")
 app.add_typer(model_app, name="model")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(cohorts_app, name="cohorts")
+app.add_typer(eval_app, name="eval")
 
 
 @consent_app.command("decide")

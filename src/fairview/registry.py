@@ -131,6 +131,44 @@ REGISTRY = (
         "when the consent policy allows storage",
         "the campaign's cap window (at most 30 days), then deleted; erased on request",
     ),
+    PersonalData(
+        "interest_watch", ("viewer_key", "epoch", "topic_id", "seconds", "updated_ms"),
+        "credited organic watch seconds per weekly epoch and allowlisted interest topic "
+        "(never a sensitive label: a view in sensitive context writes nothing)",
+        "the viewer's interest profile for personalised ads and interest cohorts",
+        "GDPR Art. 6(1)(a) consent (TCF Purposes 3 and 4: create and use profiles)",
+        "4 weekly epochs, then deleted; erased on request or when consent ends",
+    ),
+    PersonalData(
+        "interest_blocks", ("viewer_key", "topic_id", "blocked_ms"),
+        "interest topics the viewer removed from their profile",
+        "keep a removed topic out of the viewer's profile (the viewer's own control)",
+        "GDPR Art. 6(1)(c) legal obligation (Art. 21, DSA Art. 26(1)(d) means to change)",
+        "until the viewer restores the topic; erased on request",
+    ),
+    PersonalData(
+        "viewer_settings", ("viewer_key", "paused", "updated_ms"),
+        "the viewer's choice to pause personalised ads",
+        "honour the viewer's pause on every decision and view",
+        "GDPR Art. 6(1)(c) legal obligation (Art. 7(3), Art. 21)",
+        "until the viewer resumes; erased on request",
+    ),
+    PersonalData(
+        "cohort_members", ("viewer_key", "cohort_id", "run_id"),
+        "the viewer's interest cohort of the current epoch (served cohorts only: at least "
+        "k_min members and passed the sensitivity audit)",
+        "select cohort-targeted ads in personalised mode; never listed to advertisers",
+        "GDPR Art. 6(1)(a) consent (TCF Purposes 3 and 4)",
+        "replaced by every cohort run (weekly); erased on request",
+    ),
+    PersonalData(
+        "audit_log", ("at_ms", "actor", "action", "purpose", "subject", "detail"),
+        "who accessed personal data or changed administration, when, why (the subject may "
+        "be a viewer pseudonym or a cohort id)",
+        "accountability (GDPR Art. 5(2)); detect misuse of access",
+        "GDPR Art. 6(1)(c) legal obligation (Art. 5(2), Art. 32)",
+        "6 years; append-only and hash-chained",
+    ),
 )  # fmt: skip
 
 # Tables and columns that hold no data about a viewer, declared so that nothing
@@ -164,6 +202,20 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
     "failed_events": ("id",),
     "counters": ("name", "value"),
     "consumer_offsets": ("consumer", "pos"),
+    "videos": ("id", "topics", "sensitive", "method", "classified_ms"),
+    "cohort_runs": (
+        "id",
+        "created_ms",
+        "epoch",
+        "k_min",
+        "viewers",
+        "status",
+        "current",
+        "summary",
+    ),
+    "cohorts": ("id", "run_id", "size", "topics", "served", "reason", "max_gap", "max_lift"),
+    "audit_log": ("seq", "prev_hash", "hash"),
+    "privacy_charges": ("id", "advertiser_id", "day", "epsilon", "delta", "at_ms", "report"),
     "ledger": (
         "id",
         "delivery_id",

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from fairview import __version__
-from fairview.api import buying, delivery, errors, ops, sdk, video
+from fairview.api import audience, buying, delivery, errors, ops, reports, sdk, video
 from fairview.api.deps import Services
 from fairview.api.middleware import BodyLimit, GlobalPrivacyControl, StripClientIdentity
 from fairview.api.schemas import DecisionRequest
@@ -52,6 +52,7 @@ def create_app(
             lia_purposes=settings.lia_purposes,
             pacer=Pacer() if settings.pacing else None,
             ranker=_ranker(settings),
+            cohorts=store.cohorts,
         ),
         collector=Collector(signer, writer, max_events=settings.max_batch_events),
         pseudonymiser=pseudonymiser,
@@ -72,7 +73,15 @@ def create_app(
     )
     app.state.services = services
     app.state.writer = writer
-    for router in (buying.router, delivery.router, video.router, ops.router, sdk.router):
+    for router in (
+        buying.router,
+        delivery.router,
+        video.router,
+        ops.router,
+        sdk.router,
+        reports.router,
+        audience.router,
+    ):
         app.include_router(router)
     errors.install(app)
     # add_middleware wraps, so the last added runs first: identity is stripped before

@@ -10,7 +10,9 @@ Art. 9 trait, a false one only costs reach, so S favours recall.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -140,9 +142,9 @@ class Classifier:
         self._topic_vecs: Matrix | None = None
         self._label_vecs: list[tuple[str, Matrix]] = []
         if encoder is not None:
-            self._topic_vecs = encoder.encode([_topic_prompt(t) for t in self._allowed])
+            self._topic_vecs = encoder.encode_cached([_topic_prompt(t) for t in self._allowed])
             self._label_vecs = [
-                (label, encoder.encode(_label_prompts(label, text)))
+                (label, encoder.encode_cached(_label_prompts(label, text)))
                 for label, text in tx.SENSITIVE_LABELS.items()
             ]
 
@@ -218,7 +220,9 @@ class MiniLM:
         self._tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tok.enable_truncation(max_length=256)
         self._tok.enable_padding(pad_id=0, pad_token="[PAD]")
-        self._w = _read_safetensors(model_dir / "model.safetensors")
+        weights = model_dir / "model.safetensors"
+        self._w = _read_safetensors(weights)
+        self._identity = f"{weights.resolve()}:{weights.stat().st_size}"
 
     @classmethod
     def from_package(cls) -> MiniLM | None:
@@ -229,6 +233,30 @@ class MiniLM:
         if not (model_dir / "model.safetensors").is_file():
             return None
         return cls(model_dir)
+
+    def encode_cached(self, texts: Sequence[str]) -> Matrix:
+        """`encode` for a fixed list (the topic and label prompts), cached on disk.
+
+        Encoding the ~500 prompts takes ~15 s on 2 cores; the cache file is keyed by
+        the model file and the exact texts, so a changed prompt or model re-encodes.
+        """
+        key = hashlib.sha256("\n".join([self._identity, *texts]).encode()).hexdigest()[:32]
+        path = _cache_dir() / f"minilm-{key}.npy"
+        try:
+            cached: Matrix = np.load(path)
+            if cached.shape == (len(texts), 384):
+                return cached
+        except (OSError, ValueError):
+            pass
+        vectors = self.encode(texts)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(partial, vectors)
+            partial.replace(path)
+        except OSError:
+            pass  # a read-only home only costs the encoding time
+        return vectors
 
     def encode(self, texts: Sequence[str], batch: int = 64) -> Matrix:
         parts = [self._encode(texts[i : i + batch]) for i in range(0, len(texts), batch)]
@@ -297,6 +325,14 @@ def _gelu(x: Matrix) -> Matrix:
     inner = np.float32(np.sqrt(2.0 / np.pi)) * (x + np.float32(0.044715) * x**3)
     out: Matrix = (np.float32(0.5) * x * (np.float32(1.0) + np.tanh(inner))).astype(np.float32)
     return out
+
+
+def _cache_dir() -> Path:
+    """FAIRVIEW_CACHE_DIR, else $XDG_CACHE_HOME/fairview, else ~/.cache/fairview."""
+    if explicit := os.environ.get("FAIRVIEW_CACHE_DIR"):
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fairview"
 
 
 def _read_safetensors(path: Path) -> dict[str, Matrix]:

@@ -40,10 +40,13 @@ class AuditResult:
     sizes: NDArray[np.int64]
     blocked_by_gap: NDArray[np.bool_]
     blocked_by_lift: NDArray[np.bool_]
+    max_gap: NDArray[np.float64]  # per cohort: largest rate − population rate over labels
+    max_lift: NDArray[np.float64]  # per cohort: largest rate ÷ population rate over rare labels
     population_rate: NDArray[np.float64]  # per label, over all viewers
-    mi_bits: NDArray[np.float64]  # I(C; S_s) per label, in bits
+    mi_bits: NDArray[np.float64]  # I(C; S_s) per label, in bits (plug-in estimate)
+    mi_bias_bits: float  # the plug-in estimate's sampling bias, (groups − 1) / (2 n ln 2)
     entropy_bits: NDArray[np.float64]  # H(S_s) per label, in bits
-    mi_exceeded: NDArray[np.bool_]  # per label: mi_bits > mi_fraction × entropy_bits
+    mi_exceeded: NDArray[np.bool_]  # per label: mi_bits − bias > mi_fraction × entropy_bits
     null_size: int  # viewers left with no cohort: unassigned plus blocked
     null_gap: NDArray[np.float64]  # per label: null-group rate − population rate
     null_ok: bool  # every |null_gap| ≤ null_tolerance
@@ -99,8 +102,13 @@ def audit(
     rates = exposed / group_sizes[:, None]
     is_cohort = groups != NO_COHORT
     by_gap, by_lift = _block_rules(rates[is_cohort], population, t, lift, rare)
+    max_gap, max_lift = _distances(rates[is_cohort], population, rare)
     mi = (group_sizes[:, None] / n * _kl_bits(rates, population)).sum(axis=0)
     entropy = _entropy_bits(population)
+    # Miller–Madow: with no dependence at all, the plug-in MI of G groups and a binary
+    # label still averages (G − 1) / (2 n ln 2) bits from sampling noise alone; the cap
+    # applies to the dependence beyond that, or small populations could never pass.
+    bias = (groups.size - 1) / (2 * n * np.log(2))
     blocked = np.zeros(groups.size, dtype=np.bool_)
     blocked[is_cohort] = by_gap | by_lift
     null_size, null_gap = _null_group(blocked | ~is_cohort, group_sizes, exposed, population)
@@ -109,10 +117,13 @@ def audit(
         sizes=group_sizes[is_cohort],
         blocked_by_gap=by_gap,
         blocked_by_lift=by_lift,
+        max_gap=max_gap,
+        max_lift=max_lift,
         population_rate=population,
         mi_bits=mi,
+        mi_bias_bits=float(bias),
         entropy_bits=entropy,
-        mi_exceeded=mi > mi_fraction * entropy,
+        mi_exceeded=mi - bias > mi_fraction * entropy,
         null_size=null_size,
         null_gap=null_gap,
         null_ok=bool((np.abs(null_gap) <= null_tolerance).all()),
@@ -154,6 +165,19 @@ def _block_rules(
     ratio = np.divide(rates, population, out=np.zeros_like(rates), where=population > 0)
     by_lift: NDArray[np.bool_] = np.asarray(((ratio > lift) & rare_label).any(axis=1))
     return by_gap, by_lift
+
+
+def _distances(
+    rates: NDArray[np.float64], population: NDArray[np.float64], rare: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per cohort, the largest gap and rare-label lift, without saying which label."""
+    if rates.shape[1] == 0:
+        zeros = np.zeros(rates.shape[0])
+        return zeros, zeros.copy()
+    gap = (rates - population).max(axis=1)
+    rare_label = (population > 0) & (population < rare)
+    ratio = np.divide(rates, population, out=np.zeros_like(rates), where=rare_label)
+    return np.asarray(gap, dtype=np.float64), np.asarray(ratio.max(axis=1), dtype=np.float64)
 
 
 def _kl_bits(rates: NDArray[np.float64], population: NDArray[np.float64]) -> NDArray[np.float64]:

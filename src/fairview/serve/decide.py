@@ -174,7 +174,7 @@ class Decider:
         viewer = (
             None if request.user_ref is None else self._pseudonymiser.viewer_key(request.user_ref)
         )
-        permissions, errors, evidence = self._permissions(request, viewer, now_ms)
+        permissions, errors, evidence = self.permissions(request.signals, viewer, now_ms)
         if permissions.mode is Mode.NONE:
             return Decision(permissions, errors, [], evidence=evidence)
         # Only a user-level measurement basis lets a delivery carry the viewer's pseudonym.
@@ -275,10 +275,15 @@ class Decider:
     def close(self) -> None:
         self._recorder.close()
 
-    def _permissions(
-        self, request: AdRequest, viewer: str | None, now_ms: int
+    def permissions(
+        self, raw: RawSignals, viewer: str | None, now_ms: int
     ) -> tuple[Permissions, dict[str, str], ConsentEvidence | None]:
-        raw = request.signals
+        """What the viewer's signals allow now, the signal errors, and evidence to keep.
+
+        Signals absent from the request are the viewer's newest stored ones; a
+        stored objection overrides everything. Evidence is returned (not written)
+        when the permissions rely on consent given with this request.
+        """
         objected = reused = False
         if viewer is not None:
             if raw.tc_string is None and raw.gpp_string is None:

@@ -6,12 +6,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from fairview.storage.audience import Audience
+from fairview.storage.audit import AuditLog
 from fairview.storage.catalog import Catalog
+from fairview.storage.cohorts import CohortStore
 from fairview.storage.consents import Consents
 from fairview.storage.deliveries import Deliveries
 from fairview.storage.engine import migrate, open_engine
 from fairview.storage.eventlog import EventLog, SqlEventLog
 from fairview.storage.frequency import FrequencyCounter, open_frequency
+from fairview.storage.reports import ReportStore
 from fairview.storage.settlement import SettlementStore
 
 
@@ -26,6 +30,10 @@ class Store:
     settlement: SettlementStore
     consents: Consents
     frequency: FrequencyCounter
+    audience: Audience
+    cohorts: CohortStore
+    audit: AuditLog
+    reports: ReportStore
 
     def close(self) -> None:
         self.engine.dispose()
@@ -51,4 +59,8 @@ def open_store(
         SettlementStore(engine),
         Consents(engine),
         open_frequency(engine, redis_url),
+        Audience(engine),
+        CohortStore(engine),
+        AuditLog(engine),
+        ReportStore(engine),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
-from sqlalchemy import Engine, bindparam, insert, select
+from sqlalchemy import Engine, bindparam, func, insert, select
 
 from fairview.storage.dialect import insert_ignore
 from fairview.storage.engine import writer
@@ -94,3 +94,24 @@ class Consents:
             return conn.execute(
                 select(Objection.kind).where(Objection.viewer_key == viewer_key)
             ).scalar()
+
+    def objectors(self) -> set[str]:
+        """Every viewer with an objection or erasure on record."""
+        with self._engine.connect() as conn:
+            return set(conn.execute(select(Objection.viewer_key)).scalars())
+
+    def latest_modes(self) -> dict[str, str]:
+        """Each viewer's decision mode under their newest recorded signal."""
+        ranked = select(
+            ConsentRecord.viewer_key,
+            ConsentRecord.mode,
+            func.row_number()
+            .over(
+                partition_by=ConsentRecord.viewer_key,
+                order_by=(ConsentRecord.received_ms.desc(), ConsentRecord.id.desc()),
+            )
+            .label("rank"),
+        ).subquery()
+        query = select(ranked.c.viewer_key, ranked.c.mode).where(ranked.c.rank == 1)
+        with self._engine.connect() as conn:
+            return {str(v): str(m) for v, m in conn.execute(query)}

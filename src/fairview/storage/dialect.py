@@ -19,14 +19,29 @@ def add_to_counter(
     conn: Connection, table: Table, key: dict[str, Any], column: str, delta: int
 ) -> None:
     """Upsert `key` and add `delta` to `column` atomically."""
-    if delta == 0:
-        return
+    if delta != 0:
+        conn.execute(upsert(conn, table, list(key), add=[column]), [{**key, column: delta}])
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    key: Sequence[str],
+    *,
+    add: Sequence[str] = (),
+    replace: Sequence[str] = (),
+) -> Any:
+    """INSERT … ON CONFLICT (key) DO UPDATE: `add` columns are summed, `replace` overwritten.
+
+    With neither, a conflicting row is left as it is (DO NOTHING). Works with executemany.
+    """
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(**key, **{column: delta})
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(key), set_={column: table.c[column] + stmt.excluded[column]}
-    )
-    conn.execute(stmt)
+    stmt = dialect.insert(table)
+    updates = {c: table.c[c] + stmt.excluded[c] for c in add}
+    updates.update({c: stmt.excluded[c] for c in replace})
+    if not updates:
+        return stmt.on_conflict_do_nothing(index_elements=list(key))
+    return stmt.on_conflict_do_update(index_elements=list(key), set_=updates)
 
 
 def serialise_appends(conn: Connection) -> None:

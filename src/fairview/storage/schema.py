@@ -246,3 +246,116 @@ class Objection(Base):
     viewer_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
     received_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Video(Base):
+    """A video's classification: allowlisted interest topics and sensitive labels.
+
+    Sensitive (Art. 9) labels are stored per video, never per viewer (spec/audience.md §1).
+    """
+
+    __tablename__ = "videos"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    topics: Mapped[str] = mapped_column(String(200))  # JSON list of Topics v2 ids
+    sensitive: Mapped[str] = mapped_column(String(400))  # JSON list of sensitive labels
+    method: Mapped[str] = mapped_column(String(40))  # platform, keyword, embedding+keyword
+    classified_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class InterestWatch(Base):
+    """Credited organic watch seconds per viewer, weekly epoch and allowlisted topic."""
+
+    __tablename__ = "interest_watch"
+    viewer_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    topic_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seconds: Mapped[float] = mapped_column(Float)
+    updated_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class InterestBlock(Base):
+    """A topic the viewer removed: it never enters their profile again until unblocked."""
+
+    __tablename__ = "interest_blocks"
+    viewer_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    topic_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    blocked_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ViewerSetting(Base):
+    """The viewer's own choice to pause personalisation (separate from consent signals)."""
+
+    __tablename__ = "viewer_settings"
+    viewer_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class CohortRun(Base):
+    """One run of the cohort job: parameters, outcome and the global audit figures."""
+
+    __tablename__ = "cohort_runs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    k_min: Mapped[int] = mapped_column(Integer)
+    viewers: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))  # served, not_audited, failed_audit
+    current: Mapped[bool] = mapped_column(Boolean, default=False)
+    summary: Mapped[str] = mapped_column(Text)  # JSON: audit and clustering figures
+
+
+class Cohort(Base):
+    """One cohort of a run, with its audit decision; members only when served."""
+
+    __tablename__ = "cohorts"
+    run_id: Mapped[str] = mapped_column(ForeignKey("cohort_runs.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(Integer)
+    topics: Mapped[str] = mapped_column(String(200))  # JSON: top allowlisted topic ids
+    served: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(40))  # "" when served
+    max_gap: Mapped[float] = mapped_column(Float)
+    max_lift: Mapped[float] = mapped_column(Float)
+
+
+class CohortMember(Base):
+    """The served cohort of a viewer in the current run (blocked cohorts have no members)."""
+
+    __tablename__ = "cohort_members"
+    viewer_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    run_id: Mapped[str] = mapped_column(String(40))
+
+
+class AuditRecord(Base):
+    """The append-only, hash-chained audit log of access to personal data and admin changes."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    purpose: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text)  # JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class PrivacyCharge(Base):
+    """One report's (ε, δ) charged to an advertiser's privacy budget."""
+
+    __tablename__ = "privacy_charges"
+    __table_args__ = (Index("ix_privacy_charges_advertiser", "advertiser_id", "day"),)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    advertiser_id: Mapped[str] = mapped_column(String(40))
+    day: Mapped[str] = mapped_column(String(10))
+    epsilon: Mapped[float] = mapped_column(Float)
+    delta: Mapped[float] = mapped_column(Float)
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+    report: Mapped[str] = mapped_column(String(200))

@@ -1,0 +1,1 @@
+"""Evaluations that measure a property end to end on simulated data (issue 5: leakage)."""
