@@ -329,3 +329,14 @@ def test_the_cohort_commands_run_audit_and_log_staff_access(
     bad.write_text('{"video_id": "x"}\n')
     failed = runner.invoke(app, ["jobs", "cohorts", "--history", str(bad), "--k-min", "100"])
     assert failed.exit_code == 2 and "bad_history_line" in failed.output
+
+
+def test_the_disclosure_says_whether_the_profile_was_used() -> None:
+    from fairview.serve.why import explain
+
+    used = explain(
+        {"mode": "personalised", "personalised": True, "matched": ["interest cohort: 7"]}
+    )
+    assert used[0].startswith("Chosen with your interest profile")
+    unused = explain({"mode": "personalised", "personalised": False})
+    assert "not chosen with your interest profile" in unused[0]

@@ -57,6 +57,16 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     )
     assert data["focused_views"] > 0 and sum(data["spend_by_campaign"].values()) > 0
     assert data["invalid_traffic"]["precision"] == 1.0
+    audience = data["audience"]
+    assert audience["views_by_reason"]["profiled"] > 0
+    assert audience["views_by_reason"]["no_profiling_permission"] > 0
+    assert audience["cohort_run"]["status"] == "served"
+    assert audience["cohort_run"]["served"] >= 1
+    assert any("below the default" in n for n in audience["cohort_run"]["notes"])
+    campaign = audience["cohort_campaign"]
+    assert campaign["members_shown_it"] > 0
+    assert campaign["shown_while_paused"] is False and campaign["shown_after_resume"] is True
+    assert audience["dp_report"]["epsilon_spent"] == 3.0
     why = data["why_this_ad"]
     assert why["checked"] > 0 and why["consistent"] == why["checked"]
     assert "agreement with ground truth" in done.stdout

@@ -234,3 +234,8 @@ def test_deliveries_without_pseudonym_are_their_own_units() -> None:
 def test_config_refuses_meaningless_parameters(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must"):
         DpConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_an_empty_period_releases_nothing() -> None:
+    report = dp_report([])
+    assert report.cells == () and report.epsilon == DEFAULT_CONFIG.epsilon

@@ -98,6 +98,9 @@ def print_summary(console: Console, report: dict[str, Any], run: Run, options: D
             '"why this ad" consistent with the decision', f"{why['consistent']} of {why['checked']}"
         )
     console.print(table)
+    audience = report.get("audience")
+    if audience is not None:
+        console.print(_audience_table(audience))
     spend = Table("campaign", "spend (minor units)", title="Ledger")
     for name, amount in report["spend_by_campaign"].items():
         spend.add_row(name, str(amount))
@@ -105,6 +108,37 @@ def print_summary(console: Console, report: dict[str, Any], run: Run, options: D
     for line in run.refused_creatives:
         console.print(f"[yellow]creative refused by the API[/yellow] {line}")
     console.print(f"report written to {options.report}")
+
+
+def _audience_table(audience: dict[str, Any]) -> Table:
+    table = Table(
+        title="Audience: profiles, cohorts, viewer controls, DP report", show_header=False
+    )
+    reasons = ", ".join(f"{n} {r}" for r, n in audience["views_by_reason"].items())
+    table.add_row("organic views", f"{audience['views_posted']} ({reasons})")
+    run = audience["cohort_run"]
+    table.add_row(
+        "cohort job",
+        f"{run['status']}: {run['profiled_viewers']} profiled viewers, {run['cohorts']} cohorts, "
+        f"{run['served']} served, {run['blocked']} blocked (k_min {run['k_min']}, demo size)",
+    )
+    campaign = audience.get("cohort_campaign")
+    if campaign is not None:
+        table.add_row(
+            "cohort campaign",
+            f"{campaign['members_shown_it']} of {campaign['members']} members shown it; "
+            f"while paused: {campaign.get('shown_while_paused')}, after resuming: "
+            f"{campaign.get('shown_after_resume')}",
+        )
+    dp = audience["dp_report"]
+    totals = dp["exact_totals"]
+    table.add_row(
+        "advertiser report",
+        f"{dp['cells_released']} DP cell(s) released at epsilon {dp['epsilon_spent']} "
+        f"({dp['epsilon_remaining']} left this period); exact billing: "
+        f"{totals['deliveries']} deliveries, {totals['focused_views']} focused views",
+    )
+    return table
 
 
 @contextmanager

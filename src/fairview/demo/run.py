@@ -10,6 +10,7 @@ import orjson
 from rich.console import Console
 
 from fairview.clock import ShiftedClock, SystemClock
+from fairview.demo.audience import audience_phase
 from fairview.demo.driver import buy, check_why, drive
 from fairview.demo.model import DemoOptions, Run
 from fairview.demo.report import build_report, print_summary
@@ -19,6 +20,10 @@ from fairview.settle.worker import Settler
 from fairview.sim import simulate
 from fairview.storage import open_store
 
+DEMO_VENDOR_ID = 65_000
+"""The demo's stand-in for a Global Vendor List id (no real vendor holds it), so that the
+demo's TC strings can carry consent for fairview; a deployment sets its own."""
+
 
 def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, Any]:
     """Run the whole demo; returns the report (also written to `options.report`)."""
@@ -26,7 +31,11 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
     options.database.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{options.database}{suffix}").unlink(missing_ok=True)
-    settings = Settings(env=Environment.DEMO, database_url=f"sqlite:///{options.database}")
+    settings = Settings(
+        env=Environment.DEMO,
+        database_url=f"sqlite:///{options.database}",
+        tcf_vendor_id=DEMO_VENDOR_ID,
+    )
     store = open_store(
         settings.database_url,
         synchronous=settings.sqlite_synchronous,
@@ -50,8 +59,10 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
             admin = {"Authorization": f"Bearer {settings.admin_api_key.get_secret_value()}"}
             stats = http.get("/v1/stats", headers=admin).json()["events"]
             why = check_why(http, settings, run, clock.now_ms())
+            audience = audience_phase(http, store, scenario, settings, clock, run, options.seed)
         report = build_report(store, run, stats)
         report["why_this_ad"] = why
+        report["audience"] = audience
         options.report.write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
         print_summary(console, report, run, options)
         if options.serve:

@@ -309,6 +309,8 @@ def dp_report(
     `config.epsilon`, `config.delta`: charge a `PrivacyBudget` first.
     """
     cells = _unit_cells(rows, grain)
+    if not cells:  # nothing to release (PipelineDP refuses an empty collection)
+        return Report(grain, config.epsilon, config.delta, ())
     partitions = _select(cells, config)
     released = _measure(cells, partitions, config) if partitions else []
     order = {m: i for i, m in enumerate(Metric)}

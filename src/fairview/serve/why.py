@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+_PROFILE_USED = "Chosen with your interest profile, which your consent allows."
 _MODES = {
-    "personalised": "Chosen with your interest profile, which your consent allows.",
+    "personalised": "Your consent allows personalised ads, but this one was not chosen with "
+    "your interest profile.",
     "contextual": "Chosen from the video you are watching, not from data about you.",
     "non_personalised": "Not personalised: chosen without a profile of you.",
 }
@@ -14,7 +16,10 @@ _MODES = {
 
 def explain(why: Mapping[str, Any]) -> list[str]:
     """The main parameters (DSA Art. 26(1)(d)), most important first."""
-    lines = [_MODES.get(str(why.get("mode")), "Chosen without a profile of you.")]
+    if why.get("personalised"):
+        lines = [_PROFILE_USED]
+    else:
+        lines = [_MODES.get(str(why.get("mode")), "Chosen without a profile of you.")]
     lines += [f"Matched the advertiser's targeting on {m}" for m in why.get("matched", ())]
     topics = why.get("content_topics") or []
     if topics and not any(str(m).startswith("content topic") for m in why.get("matched", ())):
