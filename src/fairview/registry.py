@@ -169,6 +169,14 @@ REGISTRY = (
         "GDPR Art. 6(1)(c) legal obligation (Art. 5(2), Art. 32)",
         "6 years; append-only and hash-chained",
     ),
+    PersonalData(
+        "rights_requests", ("viewer_key", "kind", "received_ms", "due_ms", "completed_ms",
+                            "status", "detail"),
+        "a viewer's rights request (access, portability, erasure, objection) and its handling",
+        "answer the request within the Art. 12(3) deadline and prove that it was answered",
+        "GDPR Art. 6(1)(c) legal obligation (Art. 12, Art. 5(2))",
+        "3 years after completion; the viewer link of an erasure request is its own proof",
+    ),
 )  # fmt: skip
 
 # Tables and columns that hold no data about a viewer, declared so that nothing
@@ -215,6 +223,8 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
     ),
     "cohorts": ("id", "run_id", "size", "topics", "served", "reason", "max_gap", "max_lift"),
     "audit_log": ("seq", "prev_hash", "hash"),
+    "rights_requests": ("id",),
+    "staff_keys": ("key_hash", "prefix", "role", "name", "created_ms", "revoked_ms"),
     "privacy_charges": ("id", "advertiser_id", "day", "epsilon", "delta", "at_ms", "report"),
     "ledger": (
         "id",

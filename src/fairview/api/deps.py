@@ -62,3 +62,14 @@ def _operator(services: ServicesDep, authorization: Annotated[str | None, Header
 
 AdvertiserDep = Annotated[AdvertiserRecord, Depends(_advertiser)]
 OperatorDep = Annotated[None, Depends(_operator)]
+
+
+def _dpo(services: ServicesDep, authorization: Annotated[str | None, Header()] = None) -> None:
+    """The data-protection officer (rights requests, audit log, cohort audit).
+
+    Until staff keys with roles exist, the operator's key stands in.
+    """
+    _operator(services, authorization)
+
+
+DpoDep = Annotated[None, Depends(_dpo)]

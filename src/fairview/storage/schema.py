@@ -359,3 +359,29 @@ class PrivacyCharge(Base):
     delta: Mapped[float] = mapped_column(Float)
     at_ms: Mapped[int] = mapped_column(BigInteger)
     report: Mapped[str] = mapped_column(String(200))
+
+
+class RightsRequest(Base):
+    """A viewer's request under GDPR Art. 15, 17, 20 or 21, tracked against Art. 12(3)."""
+
+    __tablename__ = "rights_requests"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    viewer_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # access, portability, erasure, objection
+    received_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    due_ms: Mapped[int] = mapped_column(BigInteger)
+    completed_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    status: Mapped[str] = mapped_column(String(20))  # received, completed, refused
+    detail: Mapped[str] = mapped_column(Text, default="{}")  # JSON: what was done, per store
+
+
+class StaffKey(Base):
+    """A platform staff member's API key (stored hashed), with one role, revocable."""
+
+    __tablename__ = "staff_keys"
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(20))  # operator, analyst, dpo
+    name: Mapped[str] = mapped_column(String(200))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    revoked_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
