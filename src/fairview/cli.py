@@ -13,8 +13,10 @@ import orjson
 import typer
 from rich.console import Console
 
+from fairview.accountability.cli import register as register_audit
 from fairview.audience.cli import cohorts_app, jobs_app
 from fairview.eval.cli import app as eval_app
+from fairview.rights.cli import register as register_rights
 from fairview.serve.model_cli import app as model_app
 from fairview.settings import Settings
 
@@ -147,6 +149,8 @@ app.add_typer(model_app, name="model")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(cohorts_app, name="cohorts")
 app.add_typer(eval_app, name="eval")
+register_rights(app, jobs_app)
+register_audit(app)
 
 
 @consent_app.command("decide")

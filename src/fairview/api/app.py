@@ -10,7 +10,18 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from fairview import __version__
-from fairview.api import audience, buying, delivery, errors, ops, reports, sdk, video
+from fairview.api import (
+    audience,
+    buying,
+    delivery,
+    errors,
+    ops,
+    reports,
+    rights,
+    sdk,
+    staff,
+    video,
+)
 from fairview.api.deps import Services
 from fairview.api.middleware import BodyLimit, GlobalPrivacyControl, StripClientIdentity
 from fairview.api.schemas import DecisionRequest
@@ -81,6 +92,8 @@ def create_app(
         sdk.router,
         reports.router,
         audience.router,
+        rights.router,
+        staff.router,
     ):
         app.include_router(router)
     errors.install(app)

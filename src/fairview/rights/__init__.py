@@ -1,0 +1,1 @@
+"""Viewer rights, retention and the records of processing, derived from the registry."""
