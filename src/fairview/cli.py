@@ -16,6 +16,7 @@ from rich.console import Console
 from fairview.accountability.cli import register as register_audit
 from fairview.audience.cli import cohorts_app, jobs_app
 from fairview.eval.cli import app as eval_app
+from fairview.report.cli import register as register_repository
 from fairview.rights.cli import register as register_rights
 from fairview.serve.model_cli import app as model_app
 from fairview.settings import Settings
@@ -151,6 +152,7 @@ app.add_typer(cohorts_app, name="cohorts")
 app.add_typer(eval_app, name="eval")
 register_rights(app, jobs_app)
 register_audit(app)
+register_repository(jobs_app)
 
 
 @consent_app.command("decide")

@@ -323,3 +323,62 @@ def dp_report(
         )
     )
     return Report(grain, config.epsilon, config.delta, tuple(released))
+
+
+@dataclass(frozen=True, slots=True)
+class DpCount:
+    """A released distinct-unit count with its 95 % interval (noise only)."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+
+
+def dp_unit_counts(
+    pairs: Iterable[tuple[str, Any]],
+    *,
+    epsilon: float,
+    delta: float,
+    pre_threshold: int,
+    max_partitions_contributed: int,
+    selection_share: float = 0.3,
+) -> dict[Any, DpCount]:
+    """Distinct privacy units per partition key, released like a report's reach.
+
+    `pairs` are (privacy unit, partition key); keys are any hashable. The same two
+    steps as `dp_report` at (ε, δ): DP partition selection after `pre_threshold`,
+    then Laplace counts on the selected keys; contributions are bounded to
+    `max_partitions_contributed` keys per unit.
+    """
+    seen = {(unit, key) for unit, key in pairs}
+    if not seen:
+        return {}
+    cells = [_UnitCell(unit, key, 1, 0, 0) for unit, key in seen]
+    config = DpConfig(
+        epsilon=epsilon,
+        delta=delta,
+        pre_threshold=pre_threshold,
+        max_partitions_contributed=max_partitions_contributed,
+        selection_share=selection_share,
+        reach_share=1 - selection_share - 1e-9,
+    )
+    selected = _select(cells, config)
+    if not selected:
+        return {}
+    rest = 1 - selection_share
+    accountant = pipeline_dp.NaiveBudgetAccountant(total_epsilon=epsilon * rest, total_delta=0)
+    engine = pipeline_dp.DPEngine(accountant, pipeline_dp.LocalBackend())
+    params = pipeline_dp.AggregateParams(
+        metrics=[pipeline_dp.Metrics.PRIVACY_ID_COUNT],
+        noise_kind=pipeline_dp.NoiseKind.LAPLACE,
+        max_partitions_contributed=max_partitions_contributed,
+        max_contributions_per_partition=1,
+        output_noise_stddev=True,
+    )
+    result = engine.aggregate(cells, params, _extractors(lambda c: 0), selected)
+    accountant.compute_budgets()
+    out = {}
+    for key, tup in result:
+        cell = _cell(key, Metric.REACH, tup)
+        out[key] = DpCount(cell.value, cell.ci_low, cell.ci_high)
+    return out

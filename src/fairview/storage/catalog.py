@@ -231,9 +231,14 @@ _CREATIVE_COLUMNS = (
 )
 
 
+def targeting_from_json(text: str) -> Targeting:
+    """A campaign's stored targeting column."""
+    return Targeting.from_json(orjson.loads(text)) if text != "{}" else Targeting()
+
+
 def _campaign(row: Row[*tuple[Any, ...]]) -> CampaignRecord:
     v = tuple(row)
-    targeting = Targeting.from_json(orjson.loads(v[12])) if v[12] != "{}" else Targeting()
+    targeting = targeting_from_json(v[12])
     return CampaignRecord(
         id=v[0],
         advertiser_id=v[1],

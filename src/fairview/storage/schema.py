@@ -385,3 +385,20 @@ class StaffKey(Base):
     name: Mapped[str] = mapped_column(String(200))
     created_ms: Mapped[int] = mapped_column(BigInteger)
     revoked_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class RepositoryReach(Base):
+    """The DSA ad repository's reach of one ad in one member state: a DP release, stored.
+
+    Released once per repository run and served as stored, so repeated public
+    queries cannot average the noise away.
+    """
+
+    __tablename__ = "repository_reach"
+    creative_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    region: Mapped[str] = mapped_column(String(20), primary_key=True)  # member state, "ALL"
+    reach: Mapped[float] = mapped_column(Float)
+    ci_low: Mapped[float] = mapped_column(Float)
+    ci_high: Mapped[float] = mapped_column(Float)
+    epsilon: Mapped[float] = mapped_column(Float)
+    computed_ms: Mapped[int] = mapped_column(BigInteger)
