@@ -6,8 +6,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fairview.registry import retention_days
 
 # Values that ship in docs and examples; a production deployment must replace them.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "dev", "secret"})
@@ -107,11 +109,59 @@ class Settings(BaseSettings):
         "var/attention-model.joblib); when set, ads are ranked by expected value "
         "(docs/ranking.md), else rotated. Load only files fairview wrote.",
     )
+    rate_limit: bool = Field(
+        True,
+        description="Apply the in-process rate limits (docs/access.md); false only to measure "
+        "the server itself.",
+    )
+    rate_limit_player_per_s: float = Field(
+        5000,
+        gt=0,
+        description="Requests per second each player-facing route (decisions, events, VAST, "
+        "OpenRTB, SDK) and the health check accept from all callers together, per server "
+        "process; client addresses are stripped, so there is no per-client limit on these.",
+    )
+    rate_limit_client_per_s: float = Field(
+        100,
+        gt=0,
+        description="Requests per second one caller (an API key, or a viewer) may send to "
+        "the other endpoints, per server process.",
+    )
+    rate_limit_client_burst: int = Field(
+        1000,
+        ge=1,
+        description="Requests one caller may send at once before its per-second rate applies.",
+    )
+    rate_limit_anonymous_per_s: float = Field(
+        500,
+        gt=0,
+        description="Requests per second all requests without a valid credential to the "
+        "other endpoints (the public ad repository, the API docs, refused requests) accept "
+        "together, per server process.",
+    )
+    rate_limit_api_per_s: float = Field(
+        2000,
+        gt=0,
+        description="Requests per second all endpoints except the player-facing ones and the "
+        "health check accept together, per server process (bounds floods of made-up keys).",
+    )
     sqlite_synchronous: str = Field(
         "FULL",
         pattern="^(FULL|NORMAL|EXTRA)$",
         description="SQLite synchronous pragma; FULL makes every acknowledged event durable.",
     )
+    retention_days: dict[str, int] = Field(
+        default_factory=dict,
+        description="Retention periods in days per registry category, as a JSON object "
+        'overriding the documented defaults (docs/privacy.md), e.g. {"raw_events": 14}; '
+        "`fairview jobs retention` deletes what is older.",
+    )
+
+    @field_validator("retention_days")
+    @classmethod
+    def _known_retention_categories(cls, value: dict[str, int]) -> dict[str, int]:
+        retention_days(value)  # raises ValueError naming the bad category
+        return value
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:

@@ -17,13 +17,14 @@ from fairview.api import (
     errors,
     ops,
     reports,
+    repository,
     rights,
     sdk,
     staff,
     video,
 )
 from fairview.api.deps import Services
-from fairview.api.middleware import BodyLimit, GlobalPrivacyControl, StripClientIdentity
+from fairview.api.middleware import BodyLimit, GlobalPrivacyControl, RateLimit, StripClientIdentity
 from fairview.api.schemas import DecisionRequest
 from fairview.clock import Clock, SystemClock
 from fairview.collect.schema import EventIn
@@ -94,13 +95,16 @@ def create_app(
         audience.router,
         rights.router,
         staff.router,
+        repository.router,
     ):
         app.include_router(router)
     errors.install(app)
     # add_middleware wraps, so the last added runs first: identity is stripped before
-    # anything else sees the request, then GPC is read, then the size limit applies.
+    # anything else sees the request, then the rate limit refuses what is over its limit
+    # (before any other work), then GPC is read, then the size limit applies.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(GlobalPrivacyControl)
+    app.add_middleware(RateLimit, settings=settings)
     app.add_middleware(StripClientIdentity)
     _document_event_schema(app)
     return app

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from fairview.api.deps import AdvertiserDep, OperatorDep, ServicesDep
+from fairview.accountability.roles import advertiser_actor
+from fairview.accountability.trail import AuditTrail
+from fairview.api.deps import AdvertiserDep, AuditDep, OperatorDep, ServicesDep
 from fairview.api.schemas import (
     AdvertiserCreate,
     AdvertiserCreated,
@@ -25,10 +27,13 @@ router = APIRouter(prefix="/v1")
 
 @router.post("/advertisers", status_code=201, response_model=AdvertiserCreated)
 def create_advertiser(
-    body: AdvertiserCreate, services: ServicesDep, _: OperatorDep
+    body: AdvertiserCreate, services: ServicesDep, operator: OperatorDep, trail: AuditDep
 ) -> AdvertiserCreated:
     record, key = services.store.catalog.create_advertiser(
         body.name, body.currency, services.clock.now_ms()
+    )
+    trail.record(
+        operator.actor, "advertiser.created", f"advertiser:{record.id}", {"name": record.name}
     )
     return AdvertiserCreated(**AdvertiserPublic.of(record).model_dump(), api_key=key)
 
@@ -40,7 +45,7 @@ def me(advertiser: AdvertiserDep) -> AdvertiserPublic:
 
 @router.post("/campaigns", status_code=201, response_model=CampaignPublic)
 def create_campaign(
-    body: CampaignCreate, advertiser: AdvertiserDep, services: ServicesDep
+    body: CampaignCreate, advertiser: AdvertiserDep, services: ServicesDep, trail: AuditDep
 ) -> CampaignPublic:
     spec = CampaignSpec(
         body.name,
@@ -54,6 +59,7 @@ def create_campaign(
         payer=body.payer,
     )
     record = services.store.catalog.create_campaign(advertiser.id, spec, services.clock.now_ms())
+    trail.record(advertiser_actor(advertiser.id), "campaign.created", f"campaign:{record.id}", {})
     services.decider.refresh()
     return CampaignPublic.of(record)
 
@@ -72,36 +78,57 @@ def get_campaign(
 
 @router.put("/campaigns/{campaign_id}/targeting", response_model=CampaignPublic)
 def set_targeting(
-    campaign_id: str, body: TargetingIn, advertiser: AdvertiserDep, services: ServicesDep
+    campaign_id: str,
+    body: TargetingIn,
+    advertiser: AdvertiserDep,
+    services: ServicesDep,
+    trail: AuditDep,
 ) -> CampaignPublic:
     """Replace the campaign's targeting; the next decision uses it."""
     campaign = _own_campaign(services, advertiser, campaign_id)
-    services.store.catalog.set_targeting(campaign.id, body.to_domain())
+    targeting = body.to_domain()
+    services.store.catalog.set_targeting(campaign.id, targeting)
+    trail.record(
+        advertiser_actor(advertiser.id),
+        "campaign.targeting.changed",
+        f"campaign:{campaign.id}",
+        {"targeting": targeting.to_json()},
+    )
     services.decider.refresh()
     return CampaignPublic.of(_own_campaign(services, advertiser, campaign_id))
 
 
 @router.post("/campaigns/{campaign_id}/pause", response_model=CampaignPublic)
 def pause_campaign(
-    campaign_id: str, advertiser: AdvertiserDep, services: ServicesDep
+    campaign_id: str, advertiser: AdvertiserDep, services: ServicesDep, trail: AuditDep
 ) -> CampaignPublic:
-    return _set_status(services, advertiser, campaign_id, "paused")
+    return _set_status(services, advertiser, campaign_id, "paused", trail)
 
 
 @router.post("/campaigns/{campaign_id}/resume", response_model=CampaignPublic)
 def resume_campaign(
-    campaign_id: str, advertiser: AdvertiserDep, services: ServicesDep
+    campaign_id: str, advertiser: AdvertiserDep, services: ServicesDep, trail: AuditDep
 ) -> CampaignPublic:
-    return _set_status(services, advertiser, campaign_id, "active")
+    return _set_status(services, advertiser, campaign_id, "active", trail)
 
 
 @router.post("/campaigns/{campaign_id}/creatives", status_code=201, response_model=CreativePublic)
 def add_creative(
-    campaign_id: str, body: CreativeCreate, advertiser: AdvertiserDep, services: ServicesDep
+    campaign_id: str,
+    body: CreativeCreate,
+    advertiser: AdvertiserDep,
+    services: ServicesDep,
+    trail: AuditDep,
 ) -> CreativePublic:
     campaign = _own_campaign(services, advertiser, campaign_id)
     spec = CreativeSpec(body.name, round(body.duration_s * 1000), str(body.media_url))
     record = services.store.catalog.add_creative(campaign.id, spec, services.clock.now_ms())
+    trail.record(
+        advertiser_actor(advertiser.id),
+        "creative.added",
+        f"creative:{record.id}",
+        {"campaign": campaign.id},
+    )
     services.decider.refresh()
     return CreativePublic.of(record)
 
@@ -125,9 +152,16 @@ def _own_campaign(
 
 
 def _set_status(
-    services: ServicesDep, advertiser: AdvertiserRecord, campaign_id: str, status: str
+    services: ServicesDep,
+    advertiser: AdvertiserRecord,
+    campaign_id: str,
+    status: str,
+    trail: AuditTrail,
 ) -> CampaignPublic:
     campaign = _own_campaign(services, advertiser, campaign_id)
     services.store.catalog.set_campaign_status(campaign.id, status)
+    if campaign.status != status:  # pausing a paused campaign changes nothing
+        action = "campaign.paused" if status == "paused" else "campaign.resumed"
+        trail.record(advertiser_actor(advertiser.id), action, f"campaign:{campaign.id}", {})
     services.decider.refresh()
     return CampaignPublic.of(services.store.catalog.campaign(campaign.id) or campaign)

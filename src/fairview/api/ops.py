@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from fairview.api.deps import OperatorDep, ServicesDep
+from fairview.api.deps import AggregatesDep, ServicesDep
 
 router = APIRouter()
 
@@ -26,10 +26,10 @@ def gpc_support() -> dict[str, object]:
 
 
 @router.get("/v1/stats")
-def stats(services: ServicesDep, _: OperatorDep) -> dict[str, Any]:
+def stats(services: ServicesDep, _: AggregatesDep) -> dict[str, Any]:
     """Ingestion counters (accepted + duplicates + rejected = sent) and settlement progress.
 
-    Platform-wide volumes are the operator's business, so this needs the operator key.
+    Platform-wide volumes are staff business: operators and analysts (aggregates only).
     """
     ingest = services.store.events.stats()
     return {

@@ -17,8 +17,9 @@ from fairview.api.schemas import to_datetime
 from fairview.audience.taxonomy import content_taxonomy
 from fairview.domain import Targeting
 from fairview.errors import FairviewError, NotFound
+from fairview.registry import retention_days
 from fairview.report.repository import ALL
-from fairview.storage.repository import KEPT_MS, AdEntry, ReachRow, Repository, targeting_summary
+from fairview.storage.repository import AdEntry, ReachRow, Repository, targeting_summary
 
 router = APIRouter(prefix="/v1/repository", tags=["ad repository"])
 
@@ -73,6 +74,11 @@ REACH_NOTE = (
 )
 
 
+def _repository(services: Services) -> Repository:
+    kept = retention_days(services.settings.retention_days)["ad_repository"]
+    return Repository(services.store.engine, kept_days=kept)
+
+
 def _day_start(day: date) -> int:
     return int(datetime.combine(day, time(), tzinfo=to_datetime(0).tzinfo).timestamp() * 1000)
 
@@ -93,15 +99,14 @@ def search_ads(
     `topic` matches an IAB Content Taxonomy 3.1 id or label the campaign targeted.
     """
     now_ms = services.clock.now_ms()
-    first_ms = _day_start(first) if first else now_ms - KEPT_MS
+    repository = _repository(services)
+    first_ms = _day_start(first) if first else now_ms - repository.kept_ms
     last_ms = _day_start(last + timedelta(days=1)) - 1 if last else now_ms
     if first_ms > last_ms:
         raise FairviewError(
             "bad_period", "'from' is after 'to'; give the first day, then the last.", status=422
         )
-    entries = Repository(services.store.engine).entries(
-        now_ms=now_ms, first_ms=first_ms, last_ms=last_ms
-    )
+    entries = repository.entries(now_ms=now_ms, first_ms=first_ms, last_ms=last_ms)
     if advertiser:
         needle = advertiser.casefold()
         entries = [
@@ -117,8 +122,9 @@ def search_ads(
 def get_ad(ad_id: str, services: ServicesDep) -> AdOut:
     """One ad of the repository."""
     now_ms = services.clock.now_ms()
-    entries = Repository(services.store.engine).entries(
-        now_ms=now_ms, first_ms=now_ms - KEPT_MS, last_ms=now_ms
+    repository = _repository(services)
+    entries = repository.entries(
+        now_ms=now_ms, first_ms=now_ms - repository.kept_ms, last_ms=now_ms
     )
     found = [e for e in entries if e.creative_id == ad_id]
     if not found:
@@ -140,7 +146,7 @@ def _targets_topic(targeting: Targeting, topic: str) -> bool:
 
 
 def _ads(services: Services, entries: list[AdEntry]) -> list[AdOut]:
-    reach = Repository(services.store.engine).reach([e.creative_id for e in entries])
+    reach = _repository(services).reach([e.creative_id for e in entries])
     return [_ad(e, reach.get(e.creative_id, [])) for e in entries]
 
 

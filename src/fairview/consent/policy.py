@@ -73,7 +73,7 @@ class Signals:
     gpc: bool = False
     age: int | None = None
     sensitive_context: bool = False
-    objected: bool = False  # a stored Art 21 objection or Art 17 erasure
+    objected: bool = False  # a stored Art. 21 objection (an erasure is not one)
 
 
 @dataclass(frozen=True)

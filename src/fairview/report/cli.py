@@ -21,6 +21,7 @@ def register(jobs: typer.Typer) -> None:
         from dataclasses import asdict
 
         from fairview.clock import SystemClock
+        from fairview.registry import retention_days
         from fairview.report.repository import run_repository_job
         from fairview.settings import Settings
         from fairview.storage import open_store
@@ -29,8 +30,9 @@ def register(jobs: typer.Typer) -> None:
         settings = Settings()
         store = open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
         try:
+            kept = retention_days(settings.retention_days)["ad_repository"]
             run = run_repository_job(
-                Repository(store.engine), SystemClock().now_ms(), epsilon=epsilon
+                Repository(store.engine, kept_days=kept), SystemClock().now_ms(), epsilon=epsilon
             )
         finally:
             store.close()

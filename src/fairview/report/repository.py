@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from fairview.consent.regions import EEA, split_region
 from fairview.report.dp import dp_unit_counts, privacy_unit_for
-from fairview.storage.repository import KEPT_MS, ReachRow, Repository
+from fairview.storage.repository import ReachRow, Repository
 
 EPSILON = 1.0
 DELTA = 1e-9
@@ -51,7 +51,9 @@ def run_repository_job(
     """Release reach for every ad shown in the kept year and store it; prune expired figures."""
     pairs: list[tuple[str, tuple[str, str]]] = []
     creatives: set[str] = set()
-    for viewer, delivery, creative, region in repository.audience_rows(since_ms=now_ms - KEPT_MS):
+    for viewer, delivery, creative, region in repository.audience_rows(
+        since_ms=now_ms - repository.kept_ms
+    ):
         unit = privacy_unit_for(viewer, delivery)
         pairs.append((unit, (creative, member_state(region))))
         pairs.append((unit, (creative, ALL)))

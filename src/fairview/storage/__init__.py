@@ -16,7 +16,9 @@ from fairview.storage.engine import migrate, open_engine
 from fairview.storage.eventlog import EventLog, SqlEventLog
 from fairview.storage.frequency import FrequencyCounter, open_frequency
 from fairview.storage.reports import ReportStore
+from fairview.storage.rights import RightsStore
 from fairview.storage.settlement import SettlementStore
+from fairview.storage.staff import StaffKeys
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Store:
     cohorts: CohortStore
     audit: AuditLog
     reports: ReportStore
+    staff: StaffKeys
+    rights: RightsStore
 
     def close(self) -> None:
         self.engine.dispose()
@@ -63,4 +67,6 @@ def open_store(
         CohortStore(engine),
         AuditLog(engine),
         ReportStore(engine),
+        StaffKeys(engine),
+        RightsStore(engine),
     )

@@ -81,7 +81,11 @@ class Consents:
             return [ConsentEvidence(*tuple(row)) for row in conn.execute(query)]
 
     def object(self, viewer_key: str, kind: str, now_ms: int) -> None:
-        """Record an objection or erasure; the first one stands, repeats change nothing."""
+        """Record an Art. 21 objection; the first one stands, repeats change nothing.
+
+        Never for an erasure: an objection overrides every later signal, while an
+        erased viewer's later signals start from nothing (`fairview.rights.erasure`).
+        """
         with self._write.begin() as conn:
             conn.execute(
                 insert_ignore(conn, table_of(Objection)).values(
@@ -96,7 +100,7 @@ class Consents:
             ).scalar()
 
     def objectors(self) -> set[str]:
-        """Every viewer with an objection or erasure on record."""
+        """Every viewer with an objection on record."""
         with self._engine.connect() as conn:
             return set(conn.execute(select(Objection.viewer_key)).scalars())
 

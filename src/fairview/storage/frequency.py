@@ -8,7 +8,7 @@ default) and Redis (at scale). Entries older than `MAX_WINDOW_MS` are deleted.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 from redis import Redis
 from sqlalchemy import Engine, delete, func, insert, select
@@ -28,6 +28,10 @@ class FrequencyCounter(Protocol):
         ...
 
     def add(self, viewer: str, campaign: str, at_ms: int) -> None: ...
+
+    def entries(self, viewer: str) -> list[tuple[str, int]]:
+        """The viewer's (campaign, delivery time) entries, oldest first (Art. 15 export)."""
+        ...
 
     def erase(self, viewer: str) -> int:
         """Forget the viewer everywhere (Art. 17); returns how many entries went."""
@@ -66,6 +70,15 @@ class SqlFrequency:
             conn.execute(
                 insert(FrequencyEvent).values(viewer_key=viewer, campaign_id=campaign, at_ms=at_ms)
             )
+
+    def entries(self, viewer: str) -> list[tuple[str, int]]:
+        query = (
+            select(FrequencyEvent.campaign_id, FrequencyEvent.at_ms)
+            .where(FrequencyEvent.viewer_key == viewer)
+            .order_by(FrequencyEvent.at_ms, FrequencyEvent.id)
+        )
+        with self._engine.connect() as conn:
+            return [(str(c), int(t)) for c, t in conn.execute(query)]
 
     def erase(self, viewer: str) -> int:
         with self._write.begin() as conn:
@@ -107,6 +120,14 @@ class RedisFrequency:
         pipe.zremrangebyscore(key, "-inf", at_ms - MAX_WINDOW_MS - 1)
         pipe.pexpire(key, MAX_WINDOW_MS)
         pipe.execute()
+
+    def entries(self, viewer: str) -> list[tuple[str, int]]:
+        found: list[tuple[str, int]] = []
+        for key in self._scan(f"{self._prefix}:{viewer}:*"):
+            campaign = key.rsplit(":", 1)[1]
+            scored = self._redis.zrange(key, 0, -1, withscores=True)
+            found.extend((campaign, int(at)) for _, at in cast(list[tuple[bytes, float]], scored))
+        return sorted(found, key=lambda e: e[1])
 
     def erase(self, viewer: str) -> int:
         keys = list(self._scan(f"{self._prefix}:{viewer}:*"))

@@ -24,8 +24,10 @@ from fairview.storage.schema import (
     RepositoryReach,
 )
 
-KEPT_MS = 365 * 86_400_000
-"""An ad stays in the repository one year after it was last shown (DSA Art. 39(1))."""
+DAY_MS = 86_400_000
+KEPT_DAYS = 365
+"""An ad stays in the repository one year after it was last shown (DSA Art. 39(1));
+the `ad_repository` retention setting may keep it longer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +59,10 @@ class ReachRow:
 
 
 class Repository:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, kept_days: int = KEPT_DAYS) -> None:
         self._engine = engine
         self._write = writer(engine)
+        self.kept_ms = kept_days * DAY_MS
 
     def entries(self, *, now_ms: int, first_ms: int, last_ms: int) -> list[AdEntry]:
         """Ads shown in [first_ms, last_ms] and last shown within the kept year, newest first."""
@@ -101,7 +104,7 @@ class Repository:
             .join(Advertiser, Advertiser.id == Campaign.advertiser_id)
             .outerjoin(personalised, personalised.c.creative_id == Creative.id)
             .where(
-                shown.c.last >= max(first_ms, now_ms - KEPT_MS),
+                shown.c.last >= max(first_ms, now_ms - self.kept_ms),
                 shown.c.first <= last_ms,
             )
             .order_by(shown.c.last.desc(), Creative.id)
@@ -170,7 +173,7 @@ class Repository:
             .group_by(Delivery.creative_id)
             .subquery()
         )
-        recent = select(last.c.creative_id).where(last.c.last >= now_ms - KEPT_MS)
+        recent = select(last.c.creative_id).where(last.c.last >= now_ms - self.kept_ms)
         with self._write.begin() as conn:
             result = conn.execute(
                 delete(RepositoryReach).where(RepositoryReach.creative_id.not_in(recent))

@@ -240,7 +240,7 @@ class ConsentRecord(Base):
 
 
 class Objection(Base):
-    """A viewer's objection (Art. 21) or erasure (Art. 17): it overrides every later signal."""
+    """A viewer's objection (Art. 21): it overrides every later signal, permanently."""
 
     __tablename__ = "objections"
     viewer_key: Mapped[str] = mapped_column(String(64), primary_key=True)
