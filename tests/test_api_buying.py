@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from fairview.storage import Store
+
 from api_helpers import advertiser, campaign_body, live_campaign
 from conftest import ADMIN
 
@@ -153,3 +155,23 @@ def test_admin_header_constant_matches_settings() -> None:
     from conftest import make_settings
 
     assert ADMIN["Authorization"].endswith(make_settings().admin_api_key.get_secret_value())
+
+
+def test_an_advertiser_rotates_and_revokes_its_keys(client: TestClient, store: Store) -> None:
+    old = advertiser(client)
+    new = client.post("/v1/keys", headers=old)
+    assert new.status_code == 201
+    fresh = {"Authorization": f"Bearer {new.json()['api_key']}"}
+    assert client.get("/v1/me", headers=fresh).status_code == 200
+    prefixes = [k["prefix"] for k in client.get("/v1/keys", headers=fresh).json()]
+    assert len(prefixes) == 2 and "api_key" not in client.get("/v1/keys", headers=fresh).text
+    old_prefix = old["Authorization"].removeprefix("Bearer ")[:10]
+    listed = client.delete(f"/v1/keys/{old_prefix}", headers=fresh).json()
+    assert [k["revoked_at"] is not None for k in listed] == [True, False]
+    assert client.get("/v1/me", headers=old).status_code == 401  # revoked at once
+    other = advertiser(client, "Other")
+    assert client.delete(f"/v1/keys/{new.json()['prefix']}", headers=other).status_code == 404
+    assert client.get("/v1/me", headers=fresh).status_code == 200
+    actions = [e.action for e in store.audit.entries()]
+    assert actions.count("advertiser.key.created") == 1
+    assert actions.count("advertiser.key.revoked") == 1

@@ -128,6 +128,9 @@ TABLE: dict[str, Row] = {
     "GET /v1/rights/requests": Row(staff(200, "dpo")),
     # advertisers (buying.py, reports.py, audience.py)
     "GET /v1/me": Row(advertiser_only(200)),
+    "GET /v1/keys": Row(advertiser_only(200)),
+    "POST /v1/keys": Row(advertiser_only(201)),
+    "DELETE /v1/keys/{key_prefix}": Row(advertiser_only(200, 404)),
     "POST /v1/campaigns": Row(advertiser_only(201), json=campaign_body()),
     "GET /v1/campaigns": Row(advertiser_only(200)),
     "GET /v1/campaigns/{campaign_id}": Row(advertiser_only(200, 404)),
@@ -194,6 +197,7 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 def _build(client: TestClient, store: Store) -> World:
     a, b = advertiser(client, "A"), advertiser(client, "B")
+    spare_key_a = client.post("/v1/keys", headers=a).json()["prefix"]  # revoked in the matrix
     campaign_a = live_campaign(client, a)
     live_campaign(client, b)
     creatives_a = {
@@ -243,6 +247,7 @@ def _build(client: TestClient, store: Store) -> World:
         "ad_id": ad["creative"]["id"],
         "topic_id": str(TOPIC),
         "prefix": victim[1],
+        "key_prefix": spare_key_a,
         "token": ad["token"],
     }
     bodies = {

@@ -28,6 +28,8 @@ ACTIONS: Final[Mapping[str, str]] = {
     "campaign.paused": "campaign management",
     "campaign.resumed": "campaign management",
     "creative.added": "campaign management",
+    "advertiser.key.created": "access administration",
+    "advertiser.key.revoked": "access administration",
 }
 """Every administrative action recorded, with the purpose used when none is stated.
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter
+from pydantic import BaseModel, Field
 
 from fairview.accountability.roles import advertiser_actor
 from fairview.accountability.trail import AuditTrail
@@ -16,6 +19,7 @@ from fairview.api.schemas import (
     CreativeCreate,
     CreativePublic,
     TargetingIn,
+    to_datetime,
     to_ms,
 )
 from fairview.domain import AdvertiserRecord, CampaignRecord
@@ -41,6 +45,54 @@ def create_advertiser(
 @router.get("/me", response_model=AdvertiserPublic)
 def me(advertiser: AdvertiserDep) -> AdvertiserPublic:
     return AdvertiserPublic.of(advertiser)
+
+
+class KeyPublic(BaseModel):
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyPublic):
+    api_key: str = Field(description="Shown only this once; fairview keeps a hash.")
+
+
+@router.get("/keys", response_model=list[KeyPublic])
+def list_keys(advertiser: AdvertiserDep, services: ServicesDep) -> list[KeyPublic]:
+    """The advertiser's API keys (prefixes only), so an old one can be found and revoked."""
+    return [
+        KeyPublic(
+            prefix=p, created_at=to_datetime(c), revoked_at=None if r is None else to_datetime(r)
+        )
+        for p, c, r in services.store.catalog.keys(advertiser.id)
+    ]
+
+
+@router.post("/keys", status_code=201, response_model=KeyCreated)
+def create_key(advertiser: AdvertiserDep, services: ServicesDep, trail: AuditDep) -> KeyCreated:
+    """A new API key (to rotate: create one, switch to it, revoke the old one)."""
+    now = services.clock.now_ms()
+    prefix, key = services.store.catalog.add_key(advertiser.id, now)
+    trail.record(advertiser_actor(advertiser.id), "advertiser.key.created", f"key:{prefix}", {})
+    return KeyCreated(prefix=prefix, created_at=to_datetime(now), revoked_at=None, api_key=key)
+
+
+@router.delete("/keys/{key_prefix}", response_model=list[KeyPublic])
+def revoke_key(
+    key_prefix: str, advertiser: AdvertiserDep, services: ServicesDep, trail: AuditDep
+) -> list[KeyPublic]:
+    """Revoke one of the advertiser's keys at once (the key sending this request too, if asked)."""
+    if not services.store.catalog.revoke_key(
+        advertiser.id, key_prefix[:16], services.clock.now_ms()
+    ):
+        raise NotFound(
+            "unknown_key",
+            "This advertiser has no API key with that prefix; list them with GET /v1/keys.",
+        )
+    trail.record(
+        advertiser_actor(advertiser.id), "advertiser.key.revoked", f"key:{key_prefix[:16]}", {}
+    )
+    return list_keys(advertiser, services)
 
 
 @router.post("/campaigns", status_code=201, response_model=CampaignPublic)

@@ -82,6 +82,52 @@ class Catalog:
             )
         return record, key
 
+    def add_key(self, advertiser_id: str, now_ms: int) -> tuple[str, str]:
+        """A new API key for the advertiser; returns (prefix, key). The key is shown once."""
+        key = f"fv_{secrets.token_urlsafe(32)}"
+        with self._write.begin() as conn:
+            conn.execute(
+                insert(ApiKey).values(
+                    key_hash=hash_api_key(key),
+                    advertiser_id=advertiser_id,
+                    prefix=key[:10],
+                    created_ms=now_ms,
+                    revoked_ms=None,
+                )
+            )
+        return key[:10], key
+
+    def keys(self, advertiser_id: str) -> list[tuple[str, int, int | None]]:
+        """The advertiser's keys as (prefix, created_ms, revoked_ms), oldest first."""
+        query = (
+            select(ApiKey.prefix, ApiKey.created_ms, ApiKey.revoked_ms)
+            .where(ApiKey.advertiser_id == advertiser_id)
+            .order_by(ApiKey.created_ms, ApiKey.prefix)
+        )
+        with self._engine.connect() as conn:
+            return [(p, int(c), None if r is None else int(r)) for p, c, r in conn.execute(query)]
+
+    def revoke_key(self, advertiser_id: str, prefix: str, now_ms: int) -> bool:
+        """Revoke the advertiser's own key with this prefix; False when it has none."""
+        with self._write.begin() as conn:
+            found = conn.execute(
+                select(ApiKey.revoked_ms).where(
+                    ApiKey.advertiser_id == advertiser_id, ApiKey.prefix == prefix
+                )
+            ).first()
+            if found is None:
+                return False
+            conn.execute(
+                update(ApiKey)
+                .where(
+                    ApiKey.advertiser_id == advertiser_id,
+                    ApiKey.prefix == prefix,
+                    ApiKey.revoked_ms.is_(None),
+                )
+                .values(revoked_ms=now_ms)
+            )
+        return True
+
     def advertiser_for_key(self, key: str) -> AdvertiserRecord | None:
         query = (
             select(Advertiser.id, Advertiser.name, Advertiser.currency, Advertiser.created_ms)
