@@ -21,17 +21,15 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import groupby
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse  # type: ignore[import-untyped]
 
 from fairview.audience import topics as tx
 from fairview.audience.classify import Classifier, VideoMeta
 from fairview.audience.cohorts import NO_COHORT, CohortAssignment, assign_cohorts
-from fairview.audience.profile import EPOCHS_KEPT, epoch_of, profile_vector
+from fairview.audience.profile import EPOCHS_KEPT, epoch_of, profile_matrix
 from fairview.audience.serving import ServedCohorts, serve_audited
 from fairview.consent.policy import Mode
 from fairview.pseudonym import Pseudonymiser
@@ -201,45 +199,44 @@ def _publish(
 
 
 def _load_profiles(store: Store, epoch: int) -> _Profiles:
+    """Every candidate's profile, from one bulk read of the window's watch rows."""
     paused = store.audience.excluded_viewers()
     objectors = store.consents.objectors()
     modes = store.consents.latest_modes()
     blocks = store.audience.all_blocks()
     columns = sorted(tx.allowlist())
-    column_of = {t: i for i, t in enumerate(columns)}
-    viewers: list[str] = []
-    indptr = [0]
-    indices: list[int] = []
-    data: list[float] = []
+    rows = store.audience.watch_arrays(epoch - EPOCHS_KEPT + 1)
     excluded = {"paused": 0, "objected": 0, "no_longer_personalised": 0}
-    rows = store.audience.all_watch(epoch - EPOCHS_KEPT + 1)
-    for viewer, group in groupby(rows, key=lambda r: r[0]):
+    candidate = np.ones(len(rows.viewers), dtype=np.bool_)
+    blocked_viewer: list[int] = []
+    blocked_topic: list[int] = []
+    for index, viewer in enumerate(rows.viewers):
         if viewer in paused:
-            excluded["paused"] += 1
+            reason = "paused"
+        elif viewer in objectors:
+            reason = "objected"
+        elif modes.get(viewer, Mode.PERSONALISED.value) != Mode.PERSONALISED.value:
+            reason = "no_longer_personalised"
+        else:
+            for topic in blocks.get(viewer, ()):
+                blocked_viewer.append(index)
+                blocked_topic.append(topic)
             continue
-        if viewer in objectors:
-            excluded["objected"] += 1
-            continue
-        if modes.get(viewer, Mode.PERSONALISED.value) != Mode.PERSONALISED.value:
-            excluded["no_longer_personalised"] += 1
-            continue
-        vector = profile_vector(
-            viewer,
-            ((e, t, s) for _, e, t, s in group),
-            epoch,
-            blocked=blocks.get(viewer, frozenset()),
-        )
-        if not vector:
-            continue
-        viewers.append(viewer)
-        for topic, weight in vector.items():
-            indices.append(column_of[topic])
-            data.append(weight)
-        indptr.append(len(indices))
-    matrix = sparse.csr_matrix(
-        (np.asarray(data, dtype=np.float32), np.asarray(indices), np.asarray(indptr)),
-        shape=(len(viewers), len(columns)),
+        excluded[reason] += 1
+        candidate[index] = False
+    kept = candidate[rows.viewer]
+    blocked = np.asarray(blocked_viewer, dtype=np.int64), np.asarray(blocked_topic, dtype=np.int64)
+    profiled, matrix = profile_matrix(
+        rows.viewer[kept],
+        rows.epoch[kept],
+        rows.topic[kept],
+        rows.seconds[kept],
+        epoch,
+        viewer_keys=rows.viewers,
+        columns=columns,
+        blocked=blocked,
     )
+    viewers = [rows.viewers[i] for i in profiled]
     return _Profiles(viewers, matrix, columns, excluded)
 
 
