@@ -147,6 +147,8 @@ def test_every_ad_carries_the_dsa_disclosure(client: TestClient) -> None:
     assert by_name["Beta"]["payer"] == "Beta Holding SA"
     assert "Matched the advertiser's targeting on region: FR" in by_name["Acme"]["parameters"]
     assert by_name["Acme"]["why_url"].endswith("/why")
+    # DSA Art. 26(1)(d): how the viewer can change the parameters.
+    assert by_name["Acme"]["change_url"].endswith("/v1/me/interests")
 
 
 def test_why_this_ad_tells_what_the_decision_used(client: TestClient) -> None:
@@ -161,6 +163,7 @@ def test_why_this_ad_tells_what_the_decision_used(client: TestClient) -> None:
     assert why["content_topics"] == ["Travel"]
     assert why["interest_cohort"] is None and why["personalised"] is False
     assert why["parameters"] == ad["disclosure"]["parameters"]
+    assert "/v1/me/interests" in why["how_to_change"]
 
 
 def test_why_this_ad_answers_only_the_viewer_it_was_shown_to(client: TestClient) -> None:

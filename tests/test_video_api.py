@@ -45,6 +45,8 @@ def test_a_vast_tag_serves_a_valid_document_with_token_and_disclosure(client: Te
     extension = root.xpath("//v:Extension[@type='fairview']", namespaces=NS)[0]
     assert "Acme & Söhne" in extension.xpath("string(.)")
     assert extension.xpath("string(v:DeliveryToken)", namespaces=NS).count(".") == 2
+    change = extension.xpath("string(v:Disclosure/v:ChangeParameters)", namespaces=NS)
+    assert change.endswith("/v1/me/interests")
 
 
 def test_no_eligible_ad_gives_a_valid_empty_vast(client: TestClient) -> None:

@@ -21,7 +21,7 @@ from fairview.consent.signals import RawSignals
 from fairview.errors import FairviewError
 from fairview.serve.context import device_class
 from fairview.serve.decide import AdRequest, ServedAd
-from fairview.serve.why import explain
+from fairview.serve.why import CHANGE_PATH, HOW_TO_CHANGE, explain
 
 router = APIRouter(prefix="/v1")
 
@@ -115,6 +115,7 @@ def _ad_json(s: ServedAd, base: str) -> dict[str, Any]:
             "payer": s.payer,
             "parameters": explain(s.delivery.why),
             "why_url": f"{base}/v1/deliveries/{s.delivery.id}/why",
+            "change_url": f"{base}{CHANGE_PATH}",
         },
     }
 
@@ -162,6 +163,7 @@ def why_this_ad(
         selection=str(why.get("selection", "")),
         consent_rows=list(why.get("rows", [])),
         parameters=explain(why),
+        how_to_change=HOW_TO_CHANGE,
     )
 
 

@@ -368,6 +368,10 @@ class DisclosurePublic(BaseModel):
         description="The main parameters used to choose this ad, in plain words."
     )
     why_url: str = Field(description="Where the viewer can read the full explanation.")
+    change_url: str = Field(
+        description="Where the viewer sees and changes the parameters personalisation uses: "
+        "their interests (remove a topic) and a pause (DSA Art. 26(1)(d))."
+    )
 
 
 class AdPublic(BaseModel):
@@ -395,6 +399,9 @@ class WhyPublic(BaseModel):
     selection: str
     consent_rows: list[str]
     parameters: list[str]
+    how_to_change: str = Field(
+        description="How the viewer can change the parameters, in plain words, with the URLs."
+    )
 
 
 class ConsentPublic(BaseModel):

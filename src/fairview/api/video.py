@@ -30,7 +30,7 @@ from fairview.serve.openrtb import (
     bid_response,
     parse_bid_request,
 )
-from fairview.serve.why import explain
+from fairview.serve.why import CHANGE_PATH, explain
 
 router = APIRouter()
 
@@ -227,6 +227,7 @@ def _vast_ad(s: ServedAd, base: str) -> vast.VastAd:
             payer=s.payer,
             main_parameters=tuple(explain(s.delivery.why)),
             why_url=f"{base}/v1/deliveries/{s.delivery.id}/why",
+            change_url=f"{base}{CHANGE_PATH}",
         ),
     )
 

@@ -101,6 +101,8 @@ class Disclosure:
     """Plain-language "why this ad" parameters, e.g. ("contextual: topic Travel",)."""
     why_url: str
     """URL of the full explanation."""
+    change_url: str = ""
+    """Where the viewer sees and changes what personalisation uses (their interests, pause)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +301,8 @@ def _extensions(ad: VastAd) -> ET.Element:
     for parameter in ad.disclosure.main_parameters:
         _text(params, "Parameter", parameter)
     _text(disclosure, "WhyThisAd", _uri(ad.disclosure.why_url))
+    if ad.disclosure.change_url:
+        _text(disclosure, "ChangeParameters", _uri(ad.disclosure.change_url))
     return extensions
 
 

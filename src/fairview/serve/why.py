@@ -5,6 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+CHANGE_PATH = "/v1/me/interests"
+"""Where a viewer sees and changes what personalisation uses (with their viewer token)."""
+HOW_TO_CHANGE = (
+    "See and change what personalised ads use at /v1/me/interests: remove an interest "
+    "(DELETE /v1/me/interests/{topic}) or pause personalised ads (PUT "
+    "/v1/me/personalisation). Your consent choices are changed in the platform's consent "
+    "settings; an objection (POST /v1/me/objection) stops profiling for good."
+)
 _PROFILE_USED = "Chosen with your interest profile, which your consent allows."
 _MODES = {
     "personalised": "Your consent allows personalised ads, but this one was not chosen with "
