@@ -33,7 +33,7 @@ def shown(client: TestClient, store: Store, clock: ShiftedClock) -> dict[str, An
     headers = advertiser(client, "Acme Foods")
     campaign = live_campaign(
         client, headers, targeting={"topics": ["210"], "regions": ["DE", "FR"]},
-        payer="Acme Holding",
+        payer="Acme Holding", budget_total=100_000_000,  # pacing must never throttle here
     )  # fmt: skip
     _serve(client, 400, "EU-DE", "de-")
     _serve(client, 40, "EU-FR", "fr-")

@@ -79,14 +79,10 @@ def settle(
     """Consume the event log, qualify final deliveries and post ledger entries."""
     from fairview.clock import SystemClock
     from fairview.settle.worker import Settler
-    from fairview.storage import open_store
+    from fairview.storage import open_configured
 
     settings = _settings()
-    store = open_store(
-        settings.database_url,
-        synchronous=settings.sqlite_synchronous,
-        redis_url=settings.redis_url,
-    )
+    store = open_configured(settings)
     settler = Settler(store, SystemClock(), window_ms=settings.settle_window_s * 1000)
     while True:
         report = settler.run_once()

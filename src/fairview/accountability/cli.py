@@ -35,16 +35,14 @@ def register(root: typer.Typer) -> None:
 
 
 def _store() -> Store:
-    from fairview.storage import open_store
+    from fairview.storage import open_configured
 
     try:
         settings = Settings()
     except ValueError as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from None
-    return open_store(
-        settings.database_url, synchronous=settings.sqlite_synchronous, redis_url=None
-    )
+    return open_configured(settings)
 
 
 @audit_app.command("verify")

@@ -35,7 +35,7 @@ from fairview.serve.decide import Decider
 from fairview.serve.pacing import Pacer
 from fairview.serve.ranking import ExpectedValueRanker, Ranker
 from fairview.settings import Settings
-from fairview.storage import Store, open_store
+from fairview.storage import Store, open_configured
 from fairview.tokens import TokenSigner, ViewerTokens
 
 
@@ -43,11 +43,7 @@ def create_app(
     settings: Settings, *, store: Store | None = None, clock: Clock | None = None
 ) -> FastAPI:
     """Build the HTTP API on `store` (opened from settings when not given)."""
-    store = store or open_store(
-        settings.database_url,
-        synchronous=settings.sqlite_synchronous,
-        redis_url=settings.redis_url,
-    )
+    store = store or open_configured(settings)
     clock = clock or SystemClock()
     signer = TokenSigner(settings.token_signing_key.get_secret_value(), settings.token_ttl_s * 1000)
     writer = GroupCommitWriter(store.events)

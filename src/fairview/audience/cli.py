@@ -37,11 +37,9 @@ out = Console()
 
 
 def _store(settings: Settings) -> Store:
-    from fairview.storage import open_store
+    from fairview.storage import open_configured
 
-    return open_store(
-        settings.database_url, synchronous=settings.sqlite_synchronous, redis_url=None
-    )
+    return open_configured(settings)
 
 
 def read_history(path: str) -> Iterator[HistoryView]:

@@ -18,7 +18,7 @@ from fairview.demo.server import serve_api, wait_forever
 from fairview.settings import Environment, Settings
 from fairview.settle.worker import Settler
 from fairview.sim import simulate
-from fairview.storage import open_store
+from fairview.storage import open_configured
 
 DEMO_VENDOR_ID = 65_000
 """The demo's stand-in for a Global Vendor List id (no real vendor holds it), so that the
@@ -36,11 +36,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
         database_url=f"sqlite:///{options.database}",
         tcf_vendor_id=DEMO_VENDOR_ID,
     )
-    store = open_store(
-        settings.database_url,
-        synchronous=settings.sqlite_synchronous,
-        redis_url=settings.redis_url,
-    )
+    store = open_configured(settings)
     store.engine.dispose()  # no connection may cross the fork of the server process
     clock = ShiftedClock(SystemClock().now_ms())
     start = clock.now_ms()

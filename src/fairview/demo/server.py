@@ -16,7 +16,7 @@ from fairview.api.app import SERVER_SWITCH_INTERVAL_S, create_app
 from fairview.clock import ShiftedClock
 from fairview.demo.model import DemoOptions
 from fairview.settings import Settings
-from fairview.storage import open_store
+from fairview.storage import open_configured
 
 
 @contextmanager
@@ -54,9 +54,7 @@ def serve_api(
 
 def _serve_forever(settings: Settings, clock: ShiftedClock, sock: socket.socket) -> None:
     sys.setswitchinterval(SERVER_SWITCH_INTERVAL_S)  # as `fairview serve` does
-    store = open_store(
-        settings.database_url, synchronous=settings.sqlite_synchronous, upgrade=False
-    )
+    store = open_configured(settings, upgrade=False)
     app = create_app(settings, store=store, clock=clock)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, loop="uvloop", http="httptools", lifespan="on"

@@ -24,11 +24,11 @@ def register(jobs: typer.Typer) -> None:
         from fairview.registry import retention_days
         from fairview.report.repository import run_repository_job
         from fairview.settings import Settings
-        from fairview.storage import open_store
+        from fairview.storage import open_configured
         from fairview.storage.repository import Repository
 
         settings = Settings()
-        store = open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
+        store = open_configured(settings)
         try:
             kept = retention_days(settings.retention_days)["ad_repository"]
             run = run_repository_job(

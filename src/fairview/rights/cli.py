@@ -68,14 +68,10 @@ def retention(
     from fairview.clock import SystemClock
     from fairview.registry import retention_days
     from fairview.rights.retention import run_retention
-    from fairview.storage import open_store
+    from fairview.storage import open_configured
 
     settings = _settings()
-    store = open_store(
-        settings.database_url,
-        synchronous=settings.sqlite_synchronous,
-        redis_url=settings.redis_url,
-    )
+    store = open_configured(settings)
     try:
         days = retention_days(settings.retention_days)
         report = run_retention(store, days, SystemClock().now_ms(), dry_run=dry_run)

@@ -38,7 +38,7 @@ def train(
 ) -> None:
     """Train on every settled delivery in the configured store, save, print the held-out report."""
     from fairview.serve.model import train as fit
-    from fairview.storage import open_store
+    from fairview.storage import open_configured
     from fairview.storage.history import History
 
     try:
@@ -46,7 +46,7 @@ def train(
     except ValueError as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from None
-    store = open_store(settings.database_url, synchronous=settings.sqlite_synchronous)
+    store = open_configured(settings)
     try:
         rows = History(store.engine).settled()
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import Engine
 
@@ -41,6 +42,27 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class StoreSettings(Protocol):
+    """What `open_configured` reads of `fairview.settings.Settings`."""
+
+    @property
+    def database_url(self) -> str: ...
+    @property
+    def sqlite_synchronous(self) -> str: ...
+    @property
+    def redis_url(self) -> str | None: ...
+
+
+def open_configured(settings: StoreSettings, *, upgrade: bool = True) -> Store:
+    """The store the settings describe: database, SQLite durability, Redis counters."""
+    return open_store(
+        settings.database_url,
+        synchronous=settings.sqlite_synchronous,
+        redis_url=settings.redis_url,
+        upgrade=upgrade,
+    )
 
 
 def open_store(

@@ -8,7 +8,7 @@ allowlisted topics and seconds, nothing else, and are written only through
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,23 +195,6 @@ class Audience:
         )
         with self._engine.connect() as conn:
             return [(int(e), int(t), float(s)) for e, t, s in conn.execute(query)]
-
-    def all_watch(self, since_epoch: int) -> Iterator[tuple[str, int, int, float]]:
-        """Every (viewer, epoch, topic, seconds) row from `since_epoch`, grouped by viewer."""
-        query = (
-            select(
-                InterestWatch.viewer_key,
-                InterestWatch.epoch,
-                InterestWatch.topic_id,
-                InterestWatch.seconds,
-            )
-            .where(InterestWatch.epoch >= since_epoch)
-            .order_by(InterestWatch.viewer_key)
-        )
-        with self._engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=50_000).execute(query)
-            for viewer, epoch, topic, seconds in result:
-                yield str(viewer), int(epoch), int(topic), float(seconds)
 
     def watch_arrays(self, since_epoch: int) -> WatchArrays:
         """Every row from `since_epoch` in one query, as arrays (the cohort job's bulk read).
