@@ -134,7 +134,7 @@ class _Server:
         sock.close()
         env = {
             **os.environ,
-            "FAIRVIEW_DATABASE_URL": f"sqlite:///{self.tmp / 'bench.sqlite3'}",
+            "FAIRVIEW_DATABASE_URL": self.url,
             "FAIRVIEW_TOKEN_SIGNING_KEY": KEY,
             "FAIRVIEW_SQLITE_SYNCHRONOUS": "FULL",
         }
