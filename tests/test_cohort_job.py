@@ -340,3 +340,42 @@ def test_the_disclosure_says_whether_the_profile_was_used() -> None:
     assert used[0].startswith("Chosen with your interest profile")
     unused = explain({"mode": "personalised", "personalised": False})
     assert "not chosen with your interest profile" in unused[0]
+
+
+def test_interest_targeting_follows_cohort_labels_across_epochs(
+    client: TestClient, store: Store, planted_run: tuple[JobResult, list[str], set[str]]
+) -> None:
+    result, refs, _ = planted_run
+    cohort_of = {r: store.cohorts.cohort_of(PSEUDONYMS.viewer_key(r)) for r in refs}
+    served = {str(c.id): c for c in result.served}
+    member = next(r for r in refs if cohort_of[r] in served)
+    label = served[cohort_of[member]].topics[0]
+    outsider = next(
+        r for r in refs if cohort_of[r] in served and label not in served[cohort_of[r]].topics
+    )
+    headers = advertiser(client)
+    campaign = live_campaign(client, headers, targeting={"interests": [label]})
+    [ad] = _ads(client, member)
+    assert ad["campaign"] == campaign
+    assert ad["disclosure"]["parameters"][0].startswith("Chosen with your interest profile")
+    assert _ads(client, outsider) == []
+    # A parent topic reaches the cohorts labelled with its subtopics.
+    parent = tx.ancestors(label)[-1]
+    client.put(f"/v1/campaigns/{campaign}/targeting", json={"interests": [parent]}, headers=headers)
+    assert [a["campaign"] for a in _ads(client, member)] == [campaign]
+    # Next epoch: new cohort ids, and the same campaign still finds its viewers.
+    again = _run(store, _history(store, refs, set(refs[:PLANTED])), seed=99)
+    assert {str(c.id) for c in again.served}.isdisjoint(served)
+    labelled = {str(c.id) for c in again.served if parent in {tx.root_of(t) for t in c.topics}}
+    assert labelled
+    reached = next(r for r in refs if store.cohorts.cohort_of(PSEUDONYMS.viewer_key(r)) in labelled)
+    assert [a["campaign"] for a in _ads(client, reached)] == [campaign]
+
+
+@pytest.mark.parametrize("topic", [999_999, next(iter(tx.sensitive_topics()))])
+def test_interests_must_be_allowlisted_topics(client: TestClient, topic: int) -> None:
+    body = {"name": "x", "billing_model": "cpfv", "bid": 5, "budget_total": 100,
+            "starts_at": "2026-09-01T00:00:00Z", "ends_at": "2026-12-31T00:00:00Z",
+            "targeting": {"interests": [topic]}}  # fmt: skip
+    r = client.post("/v1/campaigns", json=body, headers=advertiser(client))
+    assert r.status_code == 422 and r.json()["errors"][0]["code"] == "unknown_interest"

@@ -189,6 +189,9 @@ class SpyCohorts:
         self.reads.append(viewer_key)
         return self.cohort
 
+    def topics_of(self, cohort: str) -> tuple[int, ...]:
+        return ()
+
 
 def _decider(store: Store, cohorts: SpyCohorts) -> Decider:
     signer = TokenSigner(SETTINGS.token_signing_key.get_secret_value(), 10**9)

@@ -36,6 +36,7 @@ targetings = st.builds(
     ).map(tuple),
     timezone=st.sampled_from(["UTC", "Europe/Berlin"]),
     cohorts=st.lists(st.sampled_from(["c1", "c2"]), max_size=1).map(tuple),
+    interests=st.lists(st.sampled_from([1, 2, 3]), max_size=2, unique=True).map(tuple),
 )
 contexts = st.builds(
     Context,
@@ -46,6 +47,7 @@ contexts = st.builds(
     topics=st.lists(st.sampled_from(TOPICS), max_size=2).map(tuple),
     cohort=st.sampled_from([None, "c1", "c2"]),
     now_ms=st.integers(T0, T0 + 7 * 86_400_000),
+    interest_topics=st.frozensets(st.sampled_from([1, 2, 3, 4])),
 )
 
 

@@ -72,6 +72,7 @@ class Targeting:
     timezone: str = "UTC"  # IANA zone the dayparts are read in
     cohorts: tuple[str, ...] = ()
     frequency_cap: FrequencyCap | None = None
+    interests: tuple[int, ...] = ()  # Topics v2 ids: viewers whose cohort is labelled so
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +88,7 @@ class Targeting:
             ],
             "timezone": self.timezone,
             "cohorts": list(self.cohorts),
+            "interests": list(self.interests),
             "frequency_cap": None
             if self.frequency_cap is None
             else {
@@ -112,6 +114,7 @@ class Targeting:
             ),
             timezone=data.get("timezone", "UTC"),
             cohorts=tuple(data.get("cohorts", ())),
+            interests=tuple(data.get("interests", ())),
             frequency_cap=None
             if cap is None
             else FrequencyCap(cap["max_deliveries"], cap["window_days"]),

@@ -10,6 +10,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationInfo, f
 from pydantic_core import PydanticCustomError
 
 from fairview.audience.taxonomy import MAX_TOPICS_PER_REQUEST, content_taxonomy
+from fairview.audience.topics import allowlist as interest_allowlist
 from fairview.domain import (
     AdvertiserRecord,
     BillingModel,
@@ -128,6 +129,14 @@ class TargetingIn(_In):
         max_length=100,
         description="Interest cohorts; served only where consent allows personalised ads.",
     )
+    interests: list[int] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Interest topics (Privacy Sandbox Topics v2 ids, GET /v1/cohorts shows "
+        "them): the campaign reaches viewers whose interest cohort is labelled with one of "
+        "them or a subtopic, this epoch and the next; only where consent allows "
+        "personalised ads.",
+    )
     frequency_cap: FrequencyCapIn | None = Field(
         None,
         description="At most max_deliveries per viewer in window_days; cpfv campaigns "
@@ -138,6 +147,20 @@ class TargetingIn(_In):
     @classmethod
     def _known_topics(cls, value: list[str]) -> list[str]:
         return known_topics(value)
+
+    @field_validator("interests")
+    @classmethod
+    def _allowlisted_interests(cls, value: list[int]) -> list[int]:
+        allowed = interest_allowlist()
+        unknown = [t for t in value if t not in allowed]
+        if unknown:
+            raise PydanticCustomError(
+                "unknown_interest",
+                "interest {topic} is not an interest topic fairview uses (Topics v2 without "
+                "sensitive categories); see the topics GET /v1/cohorts lists",
+                {"topic": unknown[0]},
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -164,6 +187,7 @@ class TargetingIn(_In):
             ),
             timezone=self.timezone,
             cohorts=tuple(self.cohorts),
+            interests=tuple(dict.fromkeys(self.interests)),
             frequency_cap=None
             if cap is None
             else FrequencyCap(cap.max_deliveries, cap.window_days),

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from fairview.audience.taxonomy import Taxonomy, content_taxonomy
+from fairview.audience.topics import ancestors
 from fairview.clock import day_of
 from fairview.consent.policy import Measurement, Mode, Permissions, decide
 from fairview.consent.signals import RawSignals, ReadSignals, read_signals
@@ -87,10 +88,17 @@ class Cohorts(Protocol):
 
     def cohort_of(self, viewer_key: str) -> str | None: ...
 
+    def topics_of(self, cohort: str) -> tuple[int, ...]:
+        """The cohort's label: its top allowlisted topics (Topics v2 ids)."""
+        ...
+
 
 class NoCohorts:
     def cohort_of(self, viewer_key: str) -> str | None:
         return None
+
+    def topics_of(self, cohort: str) -> tuple[int, ...]:
+        return ()
 
 
 _RecordJob = tuple[list[DeliveryRecord], list[ConsentEvidence]]
@@ -193,6 +201,7 @@ class Decider:
             request.topics,
             cohort,
             now_ms,
+            _interest_topics(self._cohorts.topics_of(cohort)) if cohort else frozenset(),
         )
         index = self._index(now_ms)
         bits = index.matching_bits(context)
@@ -466,6 +475,11 @@ class Decider:
             candidate.campaign.payer or advertiser,
             candidate.campaign.frequency_cap is not None,
         )
+
+
+def _interest_topics(label: tuple[int, ...]) -> frozenset[int]:
+    """A cohort's label topics with their ancestors: `/Sports` targets a `/Sports/Soccer` cohort."""
+    return frozenset(a for topic in label for a in ancestors(topic))
 
 
 def _rotating_creative(candidate: Candidate, now_ms: int) -> CreativeRecord:

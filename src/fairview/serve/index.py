@@ -51,6 +51,7 @@ class CampaignIndex:
         self._placements = _Dimension()
         self._topics = _Dimension()
         self._cohorts = _Dimension()
+        self._interests = _Dimension()
         self._blocking: defaultdict[str, int] = defaultdict(int)
         self._dayparted = 0
         self._daypart_cache = (-1, 0)
@@ -63,6 +64,7 @@ class CampaignIndex:
             self._placements.add(bit, t.placements)
             self._topics.add(bit, t.topics)
             self._cohorts.add(bit, t.cohorts)
+            self._interests.add(bit, t.interests)
             for topic in t.blocked_topics:
                 self._blocking[topic] |= bit
             if t.dayparts:
@@ -89,6 +91,7 @@ class CampaignIndex:
             & self._placements.accepting((ctx.placement,))
             & self._topics.accepting(lineage)
             & self._cohorts.accepting(() if ctx.cohort is None else (ctx.cohort,))
+            & self._interests.accepting(() if ctx.cohort is None else ctx.interest_topics)
         )
         for topic in lineage:
             bits &= ~self._blocking.get(topic, 0)

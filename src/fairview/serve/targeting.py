@@ -13,6 +13,7 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from fairview.audience.taxonomy import Taxonomy
+from fairview.audience.topics import topics_v2
 from fairview.consent.regions import split_region
 from fairview.domain import Daypart, Targeting
 
@@ -28,6 +29,8 @@ class Context:
     topics: tuple[str, ...]  # content topics of the video being watched
     cohort: str | None  # the viewer's interest cohort, only in personalised mode
     now_ms: int
+    interest_topics: frozenset[int] = frozenset()
+    """The cohort's label topics and their ancestors (Topics v2), only with a cohort."""
 
 
 def eligible(t: Targeting, ctx: Context, taxonomy: Taxonomy) -> tuple[str, ...] | None:
@@ -68,7 +71,17 @@ def eligible(t: Targeting, ctx: Context, taxonomy: Taxonomy) -> tuple[str, ...] 
         if ctx.cohort is None or ctx.cohort not in t.cohorts:
             return None
         grounds.append(f"interest cohort: {ctx.cohort}")
+    if t.interests:
+        interest = next((i for i in t.interests if i in ctx.interest_topics), None)
+        if interest is None or ctx.cohort is None:
+            return None
+        grounds.append(f"interest cohort: {ctx.cohort} ({interest_name(interest)})")
     return tuple(grounds)
+
+
+def interest_name(topic_id: int) -> str:
+    found = topics_v2().get(topic_id)
+    return found.name if found is not None else str(topic_id)
 
 
 def in_dayparts(dayparts: tuple[Daypart, ...], timezone: str, now_ms: int) -> bool:

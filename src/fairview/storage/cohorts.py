@@ -10,6 +10,7 @@ log first.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from fairview.storage.engine import writer
 from fairview.storage.schema import Cohort, CohortMember, CohortRun, ViewerSetting
 
 MIN_PURPOSE_CHARS = 15
+LABEL_CACHE_S = 1.0
 _MEMBER_CHUNK = 20_000
 
 
@@ -63,6 +65,7 @@ class CohortStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._write = writer(engine)
+        self._labels: tuple[dict[str, tuple[int, ...]], float] = ({}, -1e9)
 
     def publish(
         self,
@@ -102,7 +105,17 @@ class CohortStore:
             if chunk:
                 conn.execute(insert(CohortMember), chunk)
                 written += len(chunk)
+        self._labels = ({}, -1e9)  # this process sees the new labels at once
         return written
+
+    def topics_of(self, cohort: str) -> tuple[int, ...]:
+        """The label topics of a served cohort of the current run (cached for a second)."""
+        now = time.monotonic()
+        labels, at = self._labels
+        if now - at > LABEL_CACHE_S:
+            labels = {str(c.id): c.topics for c in self.served()}
+            self._labels = (labels, now)
+        return labels.get(cohort, ())
 
     def cohort_of(self, viewer_key: str) -> str | None:
         """The viewer's served cohort as targeting sees it, None when none or paused."""
