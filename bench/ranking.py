@@ -50,24 +50,13 @@ from fairview.serve.model import AttentionModel, train
 from fairview.serve.ranking import BidOnlyRanker, ExpectedValueRanker, Ranked, Ranker
 from fairview.serve.targeting import Context
 from fairview.sim import Playback, Scenario, simulate
-from fairview.sim.platform import AdRequest, ad_requests
+from fairview.sim.platform import IAB_TOPICS, AdRequest, ad_requests
 from fairview.storage.history import HistoryRow
 
 DAY_MS = 86_400_000
 PLACEMENT = "feed"
-SIM_TOPIC_IDS = {
-    "sports": "483",
-    "music": "338",
-    "cooking": "216",
-    "gaming": "680",
-    "travel": "653",
-    "tech": "596",
-    "fashion": "552",
-    "comedy": "646",
-    "education": "132",
-    "pets": "422",
-}
-"""The simulator's video topics as IAB Content Taxonomy 3.1 ids."""
+SIM_TOPIC_IDS = IAB_TOPICS
+"""The simulator's video topics as IAB Content Taxonomy 3.1 ids (one map, the platform's)."""
 
 
 @dataclass(frozen=True, slots=True)
