@@ -239,3 +239,14 @@ def test_config_refuses_meaningless_parameters(kwargs: dict[str, float]) -> None
 def test_an_empty_period_releases_nothing() -> None:
     report = dp_report([])
     assert report.cells == () and report.epsilon == DEFAULT_CONFIG.epsilon
+
+
+def test_an_interval_never_goes_below_zero_even_when_the_noise_does() -> None:
+    from fairview.report.dp import _cell
+
+    class Tup:
+        sum = -5000.0
+        sum_noise_stddev = 1000.0
+
+    cell = _cell(CELL, Metric.SPEND, Tup())
+    assert (cell.ci_low, cell.ci_high) == (0.0, 0.0) and cell.value == -5000.0

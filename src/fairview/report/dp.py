@@ -292,8 +292,10 @@ def _cell(partition: Partition, metric: Metric, metrics_tuple: Any) -> DpCell:
     name = "privacy_id_count" if metric is Metric.REACH else "sum"
     value = float(getattr(metrics_tuple, name))
     half_width = float(getattr(metrics_tuple, f"{name}_noise_stddev")) / math.sqrt(2) * _Z_LAPLACE
-    # The true value is ≥ 0, so raising the lower bound to 0 keeps the coverage.
-    return DpCell(partition, metric, value, max(0.0, value - half_width), value + half_width)
+    # The true value is ≥ 0, so raising both bounds to at least 0 keeps the coverage (an
+    # interval wholly below 0 missed the truth anyway) and keeps ci_low ≤ ci_high.
+    low, high = max(0.0, value - half_width), max(0.0, value + half_width)
+    return DpCell(partition, metric, value, low, high)
 
 
 def dp_report(
