@@ -11,13 +11,7 @@ which keeps every tab "visible" forever, so a real tab switch could not hide the
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import subprocess
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
@@ -26,12 +20,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import imageio_ffmpeg  # type: ignore[import-untyped]
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 from starlette.staticfiles import StaticFiles
 
+from browser import chromium, generate_clip, live_server, wait_for
 from fairview.api.app import create_app
 from fairview.api.sdk import sdk_source
 from fairview.clock import ShiftedClock
@@ -46,17 +39,6 @@ from factories import T0
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-)
 CLIP_S = 12
 PAGE = """<!doctype html>
 <meta charset="utf-8"><title>fairview SDK test</title>
@@ -82,29 +64,12 @@ class Server:
     settings: Settings
 
 
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    message = f"{CHROMIUM} is missing; install Debian's Chromium with `make browser`"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test page and a real 12 s VP8/Opus clip (the tone keeps it playing when hidden)."""
     root = tmp_path_factory.mktemp("site")
     (root / "player.html").write_text(PAGE, encoding="utf-8")
-    lavfi = (f"testsrc=size=320x240:rate=25:duration={CLIP_S}", f"sine=duration={CLIP_S}")
-    subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
-        + [arg for source in lavfi for arg in ("-f", "lavfi", "-i", source)]
-        + ["-c:v", "libvpx", "-b:v", "200k", "-deadline", "realtime", "-cpu-used", "8"]
-        + ["-c:a", "libopus", "-b:a", "32k", str(root / "clip.webm")],
-        check=True,
-        timeout=60,
-    )
+    generate_clip(root / "clip.webm", CLIP_S)
     return root
 
 
@@ -117,52 +82,18 @@ def server(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
     clock = ShiftedClock(T0)
     app = create_app(settings, store=store, clock=clock)
     app.mount("/test", StaticFiles(directory=site))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     try:
-        _wait_for(lambda: uv.started, 15, "the fairview server did not start")
-        _live_campaign(base_url)
-        yield Server(base_url, store, clock, settings)
+        with live_server(app) as base_url:
+            _live_campaign(base_url)
+            yield Server(base_url, store, clock, settings)
     finally:
-        uv.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
         store.close()
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    _require_chromium()
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    process = subprocess.Popen(
-        [str(CHROMIUM), *CHROMIUM_ARGS, "--remote-debugging-port=0", f"--user-data-dir={profile}"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    port_file = profile / "DevToolsActivePort"
-    try:
-        _wait_for(port_file.exists, 30, "Chromium did not open its DevTools port")
-        port = port_file.read_text().split()[0]
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.connect_over_cdp(
-                f"http://127.0.0.1:{port}", no_defaults=True
-            )
-            yield chromium
-            chromium.close()
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+def browser() -> Iterator[Browser]:
+    with chromium() as browser:
+        yield browser
 
 
 def _live_campaign(base_url: str) -> None:
@@ -177,14 +108,6 @@ def _live_campaign(base_url: str) -> None:
         f"{base_url}/v1/campaigns/{r.json()['id']}/creatives", json=creative, headers=headers
     )
     assert r.status_code == 201, r.text
-
-
-def _wait_for(condition: Callable[[], object], timeout_s: float, message: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(message)
-        time.sleep(0.05)
 
 
 def _open_ad(
@@ -221,7 +144,7 @@ def _stored(server: Server, delivery: str) -> list[LogEvent]:
         events[:] = server.store.events.events_for([delivery])
         return any(e.type == "close" for e in events)
 
-    _wait_for(closed, 10, f"the SDK's close event for {delivery} never reached the server")
+    wait_for(closed, 10, f"the SDK's close event for {delivery} never reached the server")
     return sorted(events, key=lambda e: e.seq)
 
 

@@ -37,6 +37,7 @@ from fairview.serve.ranking import ExpectedValueRanker, Ranker
 from fairview.settings import Settings
 from fairview.storage import Store, open_configured
 from fairview.tokens import TokenSigner, ViewerTokens
+from fairview.web import pages
 
 
 def create_app(
@@ -95,6 +96,7 @@ def create_app(
     ):
         app.include_router(router)
     errors.install(app)
+    pages.install(app)
     # add_middleware wraps, so the last added runs first: identity is stripped before
     # anything else sees the request, then the rate limit refuses what is over its limit
     # (before any other work), then GPC is read, then the size limit applies.

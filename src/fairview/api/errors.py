@@ -7,10 +7,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from fairview.api.responses import JSONBytes
 from fairview.errors import FairviewError
+from fairview.web import is_page
+from fairview.web.errors import error_page, sign_in_redirect
+from fairview.web.session import SignInRequired
 
 log = logging.getLogger("fairview.api")
 
@@ -64,7 +69,8 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+def validation_errors(exc: RequestValidationError | ValidationError) -> list[dict[str, str]]:
+    """Each invalid field as {field, code, detail} (also used for the web pages' forms)."""
     errors = []
     for err in exc.errors():
         kind = str(err.get("type", "invalid"))
@@ -75,40 +81,52 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return errors
 
 
-async def _fairview_error(_: Request, exc: Exception) -> JSONBytes:
+async def _fairview_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FairviewError)
+    if isinstance(exc, SignInRequired):
+        return sign_in_redirect(exc)
+    if is_page(request.url.path):
+        return error_page(request, exc.status, exc.code, exc.detail)
     return JSONBytes(exc.to_json(), status_code=exc.status)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONBytes:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = validation_errors(exc)
-    body = {
-        "error": "validation_error",
-        "detail": "The request has invalid fields: " + "; ".join(e["detail"] for e in errors[:5]),
-        "errors": errors,
-    }
+    detail = "The request has invalid fields: " + "; ".join(e["detail"] for e in errors[:5])
+    if is_page(request.url.path):
+        return error_page(request, 422, "validation_error", detail)
+    body = {"error": "validation_error", "detail": detail, "errors": errors}
     return JSONBytes(body, status_code=422)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONBytes:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _STATUS_CODES.get(exc.status_code, "http_error")
+    if is_page(request.url.path) and exc.status_code >= 400:
+        return error_page(request, exc.status_code, code, _PAGE_DETAIL.get(code, str(exc.detail)))
     return JSONBytes(
         {"error": code, "detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
     )
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONBytes:
+_PAGE_DETAIL = {
+    "not_found": "There is no page at this address. Check the link, or start again from "
+    "the home page.",
+    "method_not_allowed": "This page cannot be used that way. Go back and use the page's "
+    "own links and buttons.",
+}
+_INTERNAL = (
+    "fairview failed to handle this request; nothing from it was stored. Retry; if it "
+    "persists, report it."
+)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error", exc_info=exc)
-    return JSONBytes(
-        {
-            "error": "internal_error",
-            "detail": "fairview failed to handle this "
-            "request; nothing from it was stored. Retry; if it persists, report it.",
-        },
-        status_code=500,
-    )
+    if is_page(request.url.path):
+        return error_page(request, 500, "internal_error", _INTERNAL)
+    return JSONBytes({"error": "internal_error", "detail": _INTERNAL}, status_code=500)
 
 
 def install(app: FastAPI) -> None:
