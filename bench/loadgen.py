@@ -1,7 +1,16 @@
 """A small asyncio HTTP/1.1 load generator (uvloop) shared by the HTTP benchmarks.
 
 Rather than a general-purpose client, so that the load generator takes as little of the
-shared two cores as it can.
+shared two cores as it can. Two ways to load:
+
+- `post_for`, closed loop: each connection sends its next request when the previous
+  answer arrives, as fast as the server goes. It measures capacity; its latencies are
+  those of a saturated server.
+- `post_at_rate`, open loop: requests are scheduled at a fixed rate whatever the
+  server does, and each latency runs from the request's *scheduled* time, so a stall
+  counts against every request it delays (no "coordinated omission", as in wrk2). It
+  measures the latency at a stated throughput, which is how a target such as
+  "2,000 decisions/s at p99 ≤ 10 ms" is stated.
 """
 
 from __future__ import annotations
@@ -25,6 +34,9 @@ class Load:
     latencies: list[float] = field(default_factory=list)
     elapsed_s: float = 0.0
     cpu_idle_pct: int = 0
+
+    late: int = 0
+    """Open loop: requests sent more than 1 ms after their scheduled time."""
 
     def p(self, q: float) -> float | None:
         ordered = sorted(self.latencies)
@@ -79,6 +91,71 @@ async def _post_for(
 
     began, before = time.perf_counter(), cpu_ticks()
     await asyncio.gather(*(worker() for _ in range(connections)))
+    load.elapsed_s, after = time.perf_counter() - began, cpu_ticks()
+    busy, idle = after[0] - before[0], after[1] - before[1]
+    load.cpu_idle_pct = round(100 * idle / max(1, busy + idle))
+    return load
+
+
+def post_at_rate(
+    port: int,
+    path: str,
+    bodies: Sequence[bytes],
+    rate_per_s: float,
+    seconds: float,
+    connections: int,
+    *,
+    keep: Callable[[Any], Any] = lambda answer: answer,
+) -> Load:
+    """POST `bodies` round and round at `rate_per_s` for `seconds` (open loop).
+
+    Request i is due at start + i / rate. A free connection takes the next request,
+    waits until it is due, and sends it; its latency is measured from when it was due.
+    `connections` bounds the requests in flight: too few, and requests wait for a
+    connection (which the latency then shows).
+    """
+    return uvloop.run(
+        _post_at_rate(port, path.encode(), bodies, rate_per_s, seconds, connections, keep)
+    )
+
+
+async def _post_at_rate(
+    port: int,
+    path: bytes,
+    bodies: Sequence[bytes],
+    rate_per_s: float,
+    seconds: float,
+    connections: int,
+    keep: Callable[[Any], Any],
+) -> Load:
+    total = int(rate_per_s * seconds)
+    cursor = iter(range(total))
+    load = Load()
+    streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(connections)]
+    began = time.perf_counter() + 0.05
+
+    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for i in cursor:
+            due = began + i / rate_per_s
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif wait < -0.001:
+                load.late += 1
+            body = bodies[i % len(bodies)]
+            writer.write(
+                b"POST %s HTTP/1.1\r\nhost: bench\r\ncontent-type: "
+                b"application/json\r\ncontent-length: %d\r\n\r\n%s" % (path, len(body), body)
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            answer = orjson.loads(await reader.readexactly(length))
+            load.latencies.append(time.perf_counter() - due)
+            load.answers.append(keep(answer))
+        writer.close()
+
+    before = cpu_ticks()
+    await asyncio.gather(*(worker(r, w) for r, w in streams))
     load.elapsed_s, after = time.perf_counter() - began, cpu_ticks()
     busy, idle = after[0] - before[0], after[1] - before[1]
     load.cpu_idle_pct = round(100 * idle / max(1, busy + idle))

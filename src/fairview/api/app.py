@@ -43,8 +43,10 @@ from fairview.web import pages
 def create_app(
     settings: Settings, *, store: Store | None = None, clock: Clock | None = None
 ) -> FastAPI:
-    """Build the HTTP API on `store` (opened from settings when not given)."""
-    store = store or open_configured(settings)
+    """Build the HTTP API on `store` (opened from settings when not given, and then
+    closed with the app; a server's store checkpoints SQLite's WAL in the background)."""
+    owned = store is None
+    store = store or open_configured(settings, background_checkpoint=True)
     clock = clock or SystemClock()
     signer = TokenSigner(settings.token_signing_key.get_secret_value(), settings.token_ttl_s * 1000)
     writer = GroupCommitWriter(store.events)
@@ -73,6 +75,8 @@ def create_app(
         yield
         writer.close()
         services.decider.close()
+        if owned:
+            store.close()
 
     app = FastAPI(
         title="fairview",

@@ -13,7 +13,7 @@ from fairview.storage.catalog import Catalog
 from fairview.storage.cohorts import CohortStore
 from fairview.storage.consents import Consents
 from fairview.storage.deliveries import Deliveries
-from fairview.storage.engine import migrate, open_engine
+from fairview.storage.engine import Checkpointer, migrate, open_engine
 from fairview.storage.eventlog import EventLog, SqlEventLog
 from fairview.storage.frequency import FrequencyCounter, open_frequency
 from fairview.storage.reports import ReportStore
@@ -39,8 +39,11 @@ class Store:
     reports: ReportStore
     staff: StaffKeys
     rights: RightsStore
+    checkpointer: Checkpointer | None = None
 
     def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.engine.dispose()
 
 
@@ -55,13 +58,19 @@ class StoreSettings(Protocol):
     def redis_url(self) -> str | None: ...
 
 
-def open_configured(settings: StoreSettings, *, upgrade: bool = True) -> Store:
-    """The store the settings describe: database, SQLite durability, Redis counters."""
+def open_configured(
+    settings: StoreSettings, *, upgrade: bool = True, background_checkpoint: bool = False
+) -> Store:
+    """The store the settings describe: database, SQLite durability, Redis counters.
+
+    `background_checkpoint` is for long-running servers (see `Checkpointer`).
+    """
     return open_store(
         settings.database_url,
         synchronous=settings.sqlite_synchronous,
         redis_url=settings.redis_url,
         upgrade=upgrade,
+        background_checkpoint=background_checkpoint,
     )
 
 
@@ -72,9 +81,17 @@ def open_store(
     schema: str | None = None,
     upgrade: bool = True,
     redis_url: str | None = None,
+    background_checkpoint: bool = False,
 ) -> Store:
-    """Open (and by default migrate) the store at `url`; counters in Redis if `redis_url`."""
-    engine = open_engine(url, synchronous=synchronous, schema=schema)
+    """Open (and by default migrate) the store at `url`; counters in Redis if `redis_url`.
+
+    `background_checkpoint` (SQLite files): WAL checkpoints run in a thread of their
+    own instead of inside commits; `close()` stops it.
+    """
+    background = background_checkpoint and url.startswith("sqlite") and ":memory:" not in url
+    engine = open_engine(
+        url, synchronous=synchronous, schema=schema, background_checkpoint=background
+    )
     if upgrade:
         migrate(engine)
     return Store(
@@ -91,4 +108,5 @@ def open_store(
         ReportStore(engine),
         StaffKeys(engine),
         RightsStore(engine),
+        Checkpointer(engine) if background else None,
     )
