@@ -78,3 +78,23 @@ def watch_events(
         {"seq": steps + 1, "type": end, "mono_ms": steps * 250, "media_s": steps / 4, "vis": True}
     )
     return events
+
+
+def viewer_headers(user_ref: str, expires_ms: int) -> dict[str, str]:
+    """The platform's signed viewer token for `user_ref`, as the `/v1/me/…` routes take it."""
+    from fairview.tokens import ViewerTokens
+
+    from conftest import make_settings
+
+    key = make_settings().viewer_token_key.get_secret_value()
+    return {"Authorization": f"Bearer {ViewerTokens(key).sign(user_ref, expires_ms)}"}
+
+
+def watch_videos(client: TestClient, user_ref: str, topics: dict[str, int], **signals: Any) -> None:
+    """Report one 30-second organic view per video (`{video id: topic id}`) for the viewer."""
+    views = [
+        {"user_ref": user_ref, "video": {"id": vid, "topics": [topic]}, "watched_s": 30, **signals}
+        for vid, topic in topics.items()
+    ]
+    r = client.post("/v1/views", json={"views": views}, headers=ADMIN)
+    assert r.status_code == 200, r.text

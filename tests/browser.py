@@ -76,7 +76,12 @@ def chromium() -> Iterator[Browser]:
     )
     port_file = profile / "DevToolsActivePort"
     try:
-        wait_for(port_file.exists, 30, "Chromium did not open its DevTools port")
+        # Chromium creates the file before it writes the port into it: wait for both.
+        wait_for(
+            lambda: port_file.exists() and port_file.read_text().strip(),
+            30,
+            "Chromium did not open its DevTools port",
+        )
         port = port_file.read_text().split()[0]
         with sync_playwright() as playwright:
             browser = playwright.chromium.connect_over_cdp(

@@ -451,6 +451,19 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
     ),
     "staff_keys": ("key_hash", "prefix", "role", "name", "created_ms", "revoked_ms"),
     "privacy_charges": ("id", "advertiser_id", "day", "epsilon", "delta", "at_ms", "report"),
+    "report_releases": (
+        "id",
+        "advertiser_id",
+        "created_ms",
+        "first_day",
+        "last_day",
+        "grain",
+        "campaigns",
+        "epsilon",
+        "delta",
+        "cells",
+        "body",
+    ),
     "ledger": ("id",),
 }
 

@@ -25,6 +25,7 @@ ACTIONS: Final[Mapping[str, str]] = {
     "staff.key.revoked": "access administration",
     "campaign.created": "campaign management",
     "campaign.targeting.changed": "campaign management",
+    "campaign.changed": "campaign management",
     "campaign.paused": "campaign management",
     "campaign.resumed": "campaign management",
     "creative.added": "campaign management",

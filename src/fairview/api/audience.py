@@ -305,7 +305,8 @@ def _meta(video: VideoIn) -> VideoMeta:
 # The viewer's own controls ----------------------------------------------------
 
 
-def _viewer(services: Services, authorization: str | None) -> str:
+def viewer_key_of(services: Services, authorization: str | None) -> str:
+    """The pseudonym of the viewer a `Bearer <viewer token>` header names (401 if invalid)."""
     token = authorization.removeprefix("Bearer ").strip() if authorization else None
     user_ref = services.viewers.user_ref(token, services.clock.now_ms())
     return services.pseudonymiser.viewer_key(user_ref)
@@ -360,7 +361,7 @@ ViewerAuth = Annotated[str | None, Header(alias="Authorization")]
 @router.get("/me/interests", response_model=InterestsOut)
 def my_interests(services: ServicesDep, authorization: ViewerAuth = None) -> InterestsOut:
     """The viewer's interests in plain language, removed topics, and their cohort's label."""
-    return _interests(services, _viewer(services, authorization))
+    return _interests(services, viewer_key_of(services, authorization))
 
 
 def _allowlisted(topic_id: int) -> int:
@@ -378,7 +379,7 @@ def remove_interest(
     topic_id: int, services: ServicesDep, authorization: ViewerAuth = None
 ) -> InterestsOut:
     """Remove a topic from the profile and keep it out; leaves a cohort labelled with it."""
-    viewer = _viewer(services, authorization)
+    viewer = viewer_key_of(services, authorization)
     services.store.audience.remove_topic(viewer, _allowlisted(topic_id), services.clock.now_ms())
     return _interests(services, viewer)
 
@@ -388,7 +389,7 @@ def restore_interest(
     topic_id: int, services: ServicesDep, authorization: ViewerAuth = None
 ) -> InterestsOut:
     """Allow a removed topic again (watch time deleted by the removal stays deleted)."""
-    viewer = _viewer(services, authorization)
+    viewer = viewer_key_of(services, authorization)
     services.store.audience.restore_topic(viewer, _allowlisted(topic_id))
     return _interests(services, viewer)
 
@@ -400,7 +401,7 @@ def set_personalisation(
     authorization: ViewerAuth = None,
 ) -> InterestsOut:
     """Pause or resume personalised ads: paused, no cohort is used and no view is profiled."""
-    viewer = _viewer(services, authorization)
+    viewer = viewer_key_of(services, authorization)
     services.store.audience.set_paused(viewer, body.paused, services.clock.now_ms())
     return _interests(services, viewer)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from fairview.accountability.roles import advertiser_actor
 from fairview.accountability.trail import AuditTrail
@@ -16,6 +18,7 @@ from fairview.api.schemas import (
     AdvertiserPublic,
     CampaignCreate,
     CampaignPublic,
+    CampaignUpdate,
     CreativeCreate,
     CreativePublic,
     TargetingIn,
@@ -125,7 +128,84 @@ def list_campaigns(advertiser: AdvertiserDep, services: ServicesDep) -> list[Cam
 def get_campaign(
     campaign_id: str, advertiser: AdvertiserDep, services: ServicesDep
 ) -> CampaignPublic:
-    return CampaignPublic.of(_own_campaign(services, advertiser, campaign_id))
+    return CampaignPublic.of(own_campaign(services, advertiser, campaign_id))
+
+
+@router.patch(
+    "/campaigns/{campaign_id}",
+    response_model=CampaignPublic,
+    responses={404: {"description": "campaign_not_found"}},
+)
+def update_campaign(
+    campaign_id: str,
+    body: CampaignUpdate,
+    advertiser: AdvertiserDep,
+    services: ServicesDep,
+    trail: AuditDep,
+) -> CampaignPublic:
+    """Change the campaign's name, bid, budgets, flight or payer; absent fields stay.
+
+    The campaign as changed must be valid as a new one would be (the same codes,
+    e.g. `budget_below_bid`, `daily_over_total`, `ends_before_starts`), and its
+    total budget cannot go below what it has already spent (`budget_below_spent`).
+    `budget_daily` or `payer` sent as null removes them. The billing model is fixed.
+    """
+    campaign = own_campaign(services, advertiser, campaign_id)
+    current = CampaignPublic.of(campaign)
+    fields = ("name", "bid", "budget_total", "budget_daily", "starts_at", "ends_at", "payer")
+    merged: dict[str, Any] = {f: getattr(current, f) for f in fields}
+    merged |= {f: getattr(body, f) for f in body.model_fields_set}
+    try:
+        valid = CampaignCreate.model_validate({**merged, "billing_model": campaign.billing_model})
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+    if valid.budget_total < campaign.spent:
+        raise _budget_below_spent(campaign.spent)
+    new = {
+        "name": valid.name,
+        "bid": valid.bid,
+        "budget_total": valid.budget_total,
+        "budget_daily": valid.budget_daily,
+        "starts_ms": to_ms(valid.starts_at),
+        "ends_ms": to_ms(valid.ends_at),
+        "payer": valid.payer,
+    }
+    old = {
+        "name": campaign.name,
+        "bid": campaign.bid,
+        "budget_total": campaign.budget_total,
+        "budget_daily": campaign.budget_daily,
+        "starts_ms": campaign.starts_ms,
+        "ends_ms": campaign.ends_ms,
+        "payer": campaign.payer,
+    }
+    changes = {k: v for k, v in new.items() if old[k] != v}
+    if changes:
+        if not services.store.catalog.update_campaign(campaign.id, changes):
+            raise _budget_below_spent(campaign.spent)  # spent more in the meantime
+        trail.record(
+            advertiser_actor(advertiser.id),
+            "campaign.changed",
+            f"campaign:{campaign.id}",
+            {"changes": changes},
+        )
+        services.decider.refresh()
+    return CampaignPublic.of(own_campaign(services, advertiser, campaign_id))
+
+
+def _budget_below_spent(spent: int) -> RequestValidationError:
+    return RequestValidationError(
+        [
+            {
+                "type": "budget_below_spent",
+                "loc": ("body", "budget_total"),
+                "msg": f"budget_total cannot be below what the campaign has spent ({spent})",
+                "input": None,
+            }
+        ]
+    )
 
 
 @router.put("/campaigns/{campaign_id}/targeting", response_model=CampaignPublic)
@@ -137,7 +217,7 @@ def set_targeting(
     trail: AuditDep,
 ) -> CampaignPublic:
     """Replace the campaign's targeting; the next decision uses it."""
-    campaign = _own_campaign(services, advertiser, campaign_id)
+    campaign = own_campaign(services, advertiser, campaign_id)
     targeting = body.to_domain()
     services.store.catalog.set_targeting(campaign.id, targeting)
     trail.record(
@@ -147,7 +227,7 @@ def set_targeting(
         {"targeting": targeting.to_json()},
     )
     services.decider.refresh()
-    return CampaignPublic.of(_own_campaign(services, advertiser, campaign_id))
+    return CampaignPublic.of(own_campaign(services, advertiser, campaign_id))
 
 
 @router.post("/campaigns/{campaign_id}/pause", response_model=CampaignPublic)
@@ -172,7 +252,7 @@ def add_creative(
     services: ServicesDep,
     trail: AuditDep,
 ) -> CreativePublic:
-    campaign = _own_campaign(services, advertiser, campaign_id)
+    campaign = own_campaign(services, advertiser, campaign_id)
     spec = CreativeSpec(body.name, round(body.duration_s * 1000), str(body.media_url))
     record = services.store.catalog.add_creative(campaign.id, spec, services.clock.now_ms())
     trail.record(
@@ -189,11 +269,11 @@ def add_creative(
 def list_creatives(
     campaign_id: str, advertiser: AdvertiserDep, services: ServicesDep
 ) -> list[CreativePublic]:
-    campaign = _own_campaign(services, advertiser, campaign_id)
+    campaign = own_campaign(services, advertiser, campaign_id)
     return [CreativePublic.of(c) for c in services.store.catalog.creatives(campaign.id)]
 
 
-def _own_campaign(
+def own_campaign(
     services: ServicesDep, advertiser: AdvertiserRecord, campaign_id: str
 ) -> CampaignRecord:
     campaign = services.store.catalog.campaign(campaign_id)
@@ -210,7 +290,7 @@ def _set_status(
     status: str,
     trail: AuditTrail,
 ) -> CampaignPublic:
-    campaign = _own_campaign(services, advertiser, campaign_id)
+    campaign = own_campaign(services, advertiser, campaign_id)
     services.store.catalog.set_campaign_status(campaign.id, status)
     if campaign.status != status:  # pausing a paused campaign changes nothing
         action = "campaign.paused" if status == "paused" else "campaign.resumed"

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from fairview.api.deps import ServicesDep
+from fairview.api.deps import Services, ServicesDep
 from fairview.api.responses import JSONBytes
 from fairview.api.schemas import (
     DecisionRequest,
@@ -18,6 +18,7 @@ from fairview.api.schemas import (
 )
 from fairview.audience.taxonomy import content_taxonomy
 from fairview.consent.signals import RawSignals
+from fairview.domain import DeliveryRecord
 from fairview.errors import FairviewError
 from fairview.serve.context import device_class
 from fairview.serve.decide import AdRequest, ServedAd
@@ -146,6 +147,11 @@ def why_this_ad(
             "disclosure link.",
             status=404,
         )
+    return why_public(services, delivery)
+
+
+def why_public(services: Services, delivery: DeliveryRecord) -> WhyPublic:
+    """The "why this ad" answer for a delivery already shown to belong to the viewer."""
     campaign = services.store.catalog.campaign(delivery.campaign_id)
     advertiser = services.store.catalog.get_advertiser(campaign.advertiser_id) if campaign else None
     name = advertiser.name if advertiser else "unknown"

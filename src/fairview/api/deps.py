@@ -132,6 +132,16 @@ def _dpo(request: Request, staff: _DpoRole, trail: AuditDep) -> StaffMember:
     requests, the audit log, the cohort audit): the record is `dpo.<endpoint>`,
     its subject the path asked for. No purpose: 400 `purpose_required`, nothing read.
     """
+    record_dpo_access(request, staff, trail)
+    return staff
+
+
+def record_dpo_access(request: Request, staff: StaffMember, trail: AuditTrail) -> None:
+    """Write `dpo.<route name>` for this request, before anything is read (also the pages').
+
+    Its subject is the path asked for; `detail` has the method, the route and the
+    query. Refuses (400 `purpose_required`) a trail without a stated purpose.
+    """
     route = request.scope.get("route")
     trail.access(
         staff.actor,
@@ -143,7 +153,6 @@ def _dpo(request: Request, staff: _DpoRole, trail: AuditDep) -> StaffMember:
             "query": request.url.query[:MAX_PURPOSE_CHARS],
         },
     )
-    return staff
 
 
 DpoDep = Annotated[StaffMember, Depends(_dpo)]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
@@ -35,7 +36,8 @@ from fairview.report.dp import (
     dp_report,
     exact_totals,
 )
-from fairview.storage.reports import DEFAULT_LIMITS, BudgetLimits
+from fairview.storage.catalog import new_id
+from fairview.storage.reports import DEFAULT_LIMITS, BudgetLimits, Release
 
 router = APIRouter(prefix="/v1")
 
@@ -128,6 +130,11 @@ class ExactTotalsOut(BaseModel):
 
 
 class DeliveryReportOut(BaseModel):
+    release_id: str = Field(
+        description="This release, kept as released: GET /v1/reports/releases/{release_id} "
+        "shows it again without spending budget."
+    )
+    released_at: datetime
     period: PeriodOut
     grain: Grain
     campaigns: list[str] | None = Field(description="The campaigns asked for; null: all.")
@@ -183,6 +190,33 @@ class BillingOut(BaseModel):
     currency: str
     lines: list[BillingLineOut]
     totals: BillingTotalsOut
+
+
+class ReleaseOut(BaseModel):
+    """A stored release (its cells: GET /v1/reports/releases/{id})."""
+
+    id: str
+    released_at: datetime
+    period: PeriodOut
+    grain: str
+    campaigns: list[str] | None
+    epsilon: float
+    delta: float
+    cells: int
+
+
+class VerdictsOut(BaseModel):
+    """Exact attention verdicts of one campaign over its whole life (campaign totals)."""
+
+    exact: Literal[True] = True
+    campaign_id: str
+    deliveries: int
+    settled: int = Field(description="Deliveries whose verdict is final.")
+    viewable: int = Field(description="Valid MRC-viewable deliveries.")
+    focused_views: int = Field(description="Valid focused views.")
+    invalid: int = Field(description="Deliveries judged invalid traffic.")
+    viewability_rate: float | None = Field(description="viewable / settled; null: none settled.")
+    focused_view_rate: float | None = Field(description="focused_views / settled.")
 
 
 # -- parameters ---------------------------------------------------------------------------
@@ -253,7 +287,9 @@ def delivery_report(
     )
     totals = exact_totals(rows)
     eps_spent, delta_spent = ledger.spent(advertiser.id, today)
-    return DeliveryReportOut(
+    out = DeliveryReportOut(
+        release_id=new_id("rel"),
+        released_at=datetime.fromtimestamp(now_ms / 1000, UTC),
         period=period,
         grain=grain,
         campaigns=campaigns,
@@ -276,6 +312,118 @@ def delivery_report(
             spend=totals.spend,
             currency=advertiser.currency,
         ),
+    )
+    # Released output is post-processing: keeping it costs nothing and lets it be
+    # shown again without a new charge (and without new noise to average).
+    services.store.reports.save_release(
+        Release(
+            id=out.release_id,
+            advertiser_id=advertiser.id,
+            created_ms=now_ms,
+            first_day=period.first_day,
+            last_day=period.last_day,
+            grain=grain.value,
+            campaigns=campaigns,
+            epsilon=epsilon,
+            delta=config.delta,
+            cells=len(out.cells),
+            body=orjson.dumps(out.model_dump(mode="json", by_alias=True)),
+        )
+    )
+    return out
+
+
+MAX_RELEASES_LISTED = 100
+
+
+@router.get("/reports/releases", response_model=list[ReleaseOut])
+def list_releases(
+    advertiser: AdvertiserDep,
+    services: ServicesDep,
+    campaign: Annotated[
+        list[str] | None,
+        Query(
+            max_length=MAX_CAMPAIGNS,
+            description="Only releases of exactly these campaigns (repeatable).",
+        ),
+    ] = None,
+) -> list[ReleaseOut]:
+    """The advertiser's released DP reports, newest first (at most 100); no budget spent."""
+    campaigns = _own_campaigns(services, advertiser, campaign)
+    found = services.store.reports.releases(
+        advertiser.id, campaigns=campaigns, limit=MAX_RELEASES_LISTED
+    )
+    return [
+        ReleaseOut(
+            id=r.id,
+            released_at=datetime.fromtimestamp(r.created_ms / 1000, UTC),
+            period=PeriodOut(
+                first_day=r.first_day,
+                last_day=r.last_day,
+                days=(r.last_day - r.first_day).days + 1,
+            ),
+            grain=r.grain,
+            campaigns=r.campaigns,
+            epsilon=r.epsilon,
+            delta=r.delta,
+            cells=r.cells,
+        )
+        for r in found
+    ]
+
+
+@router.get(
+    "/reports/releases/{release_id}",
+    response_model=DeliveryReportOut,
+    responses={404: {"description": "release_not_found"}},
+)
+def get_release(release_id: str, advertiser: AdvertiserDep, services: ServicesDep) -> Any:
+    """A released report exactly as it was released: the same numbers, no budget spent."""
+    return JSONBytes(release_body(services, advertiser, release_id))
+
+
+def release_body(
+    services: ServicesDep, advertiser: AdvertiserRecord, release_id: str
+) -> dict[str, Any]:
+    """The stored JSON of one of the advertiser's releases (another's is like none)."""
+    found = services.store.reports.release(advertiser.id, release_id[:40])
+    if found is None:
+        raise NotFound(
+            "release_not_found",
+            f"No released report '{release_id[:60]}' in your account; "
+            "list them with GET /v1/reports/releases.",
+        )
+    body: dict[str, Any] = orjson.loads(found.body)
+    return body
+
+
+@router.get(
+    "/reports/verdicts",
+    response_model=VerdictsOut,
+    responses={404: {"description": "campaign_not_found"}},
+)
+def campaign_verdicts(
+    advertiser: AdvertiserDep,
+    services: ServicesDep,
+    campaign: Annotated[str, Query(max_length=60, description="The campaign id.")],
+) -> VerdictsOut:
+    """Viewability and focused-view rate of one campaign: exact totals, no budget.
+
+    Like the delivery report's exact totals and the billing ledger, these are
+    contractual campaign totals (what cpm_viewable and cpfv bill on), never per
+    segment, so they carry no noise.
+    """
+    (campaign_id,) = _own_campaigns(services, advertiser, [campaign]) or [campaign]
+    t = services.store.reports.verdict_totals(campaign_id)
+    return VerdictsOut(
+        campaign_id=campaign_id,
+        deliveries=t.deliveries,
+        settled=t.settled,
+        viewable=t.viewable,
+        focused_views=t.focused_views,
+        invalid=t.invalid,
+        viewability_rate=t.viewable / t.settled if t.settled else None,
+        focused_view_rate=t.focused_views / t.settled if t.settled else None,
     )
 
 

@@ -87,6 +87,9 @@ def _day_start(day: date) -> int:
 def search_ads(
     services: ServicesDep,
     advertiser: Annotated[str | None, Query(max_length=200)] = None,
+    payer: Annotated[
+        str | None, Query(max_length=200, description="Part of the payer's name only.")
+    ] = None,
     topic: Annotated[str | None, Query(max_length=100)] = None,
     first: Annotated[date | None, Query(alias="from")] = None,
     last: Annotated[date | None, Query(alias="to")] = None,
@@ -95,7 +98,8 @@ def search_ads(
 ) -> AdsOut:
     """Ads shown in the period (default: the kept year), by advertiser name and content topic.
 
-    `advertiser` matches the advertiser or payer name (case-insensitive, part of it);
+    `advertiser` matches the advertiser or payer name (case-insensitive, part of it),
+    `payer` the payer's name only;
     `topic` matches an IAB Content Taxonomy 3.1 id or label the campaign targeted.
     """
     now_ms = services.clock.now_ms()
@@ -112,6 +116,9 @@ def search_ads(
         entries = [
             e for e in entries if needle in e.advertiser.casefold() or needle in e.payer.casefold()
         ]
+    if payer:
+        wanted = payer.casefold()
+        entries = [e for e in entries if wanted in e.payer.casefold()]
     if topic:
         entries = [e for e in entries if _targets_topic(e.targeting, topic)]
     page = entries[offset : offset + limit]

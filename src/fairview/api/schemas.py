@@ -242,6 +242,22 @@ class CampaignCreate(_In):
         return value
 
 
+class CampaignUpdate(_In):
+    """A change to a campaign's own fields; absent fields stay as they are.
+
+    The merged campaign is validated like a new one (CampaignCreate), so the same
+    rules and codes apply; the billing model cannot change once created.
+    """
+
+    name: _Name | None = None
+    bid: _Money | None = None
+    budget_total: _Money | None = None
+    budget_daily: _Money | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    payer: _Name | None = None
+
+
 class CampaignPublic(BaseModel):
     id: str
     name: str

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fairview.accountability.chain import verify
 from fairview.accountability.roles import Role
-from fairview.api.deps import AuditDep, DpoDep, OperatorDep, ServicesDep, StaffDep
+from fairview.api.deps import AuditDep, DpoDep, OperatorDep, Services, ServicesDep, StaffDep
 from fairview.api.schemas import to_datetime
 from fairview.audience import topics as tx
 from fairview.errors import NotFound
@@ -157,10 +157,38 @@ def read_audit_log(
 ) -> AuditPage:
     """Audit records, oldest first (this read is recorded in the log before it is made)."""
     since_ms = 0 if since is None else int(_aware(since).timestamp() * 1000)
+    return search_audit_log(services, action=action, since_ms=since_ms, after=after, limit=limit)
+
+
+def search_audit_log(
+    services: Services,
+    *,
+    action: str | None = None,
+    action_prefix: str | None = None,
+    actor: str | None = None,
+    subject: str | None = None,
+    since_ms: int = 0,
+    until_ms: int | None = None,
+    after: int = 0,
+    limit: int = 100,
+) -> AuditPage:
+    """One page of audit records, oldest first: `GET /v1/audit` and the DPO's log page.
+
+    `action` is exact; `action_prefix` a start (`dpo.`); `actor` and `subject` match
+    part of the field, case-insensitively; the period is [since_ms, until_ms].
+    """
+    actor_part = (actor or "").casefold()
+    subject_part = (subject or "").casefold()
     page: list[AuditEntryOut] = []
     more = False
     for entry in services.store.audit.entries(action=action):
         if entry.seq <= after or entry.at_ms < since_ms:
+            continue
+        if until_ms is not None and entry.at_ms > until_ms:
+            continue
+        if action_prefix and not entry.action.startswith(action_prefix):
+            continue
+        if actor_part not in entry.actor.casefold() or subject_part not in entry.subject.casefold():
             continue
         if len(page) == limit:
             more = True

@@ -20,6 +20,7 @@ from fairview.settle.worker import Settler
 from fairview.sim import Batch, Scenario
 from fairview.sim.platform import IAB_TOPICS
 from fairview.tokens import ViewerTokens
+from fairview.web.player import DEMO_AD_DURATION_S, DEMO_PLACEMENT, demo_ad_url
 
 WHY_SAMPLE = 50  # deliveries whose "why this ad" the demo checks
 
@@ -42,10 +43,14 @@ def buy(
                 "bid": spec.bid_minor,
                 "budget_total": spec.total_budget_minor,
                 "budget_daily": min(spec.daily_budget_minor, spec.total_budget_minor),
+                "targeting": {"placements": [FEED]},  # never on the demo player's placement
                 **flight,
             }
             if k % 2 == 0:  # every other campaign targets its topics contextually
-                body["targeting"] = {"topics": [IAB_TOPICS[t] for t in spec.topics]}
+                body["targeting"] = {
+                    "placements": [FEED],
+                    "topics": [IAB_TOPICS[t] for t in spec.topics],
+                }
             campaign = ok(http.post("/v1/campaigns", json=body, headers=auth))
             if k % 2 == 0:
                 run.topic_targeted.add(campaign["id"])
@@ -66,6 +71,42 @@ def buy(
                     )
                 else:
                     ok(r)
+
+
+def buy_demo_player(
+    http: httpx.Client, settings: Settings, now_ms: int, base_url: str
+) -> dict[str, Any]:
+    """Through the API: the demo player's own advertiser, campaign and creative.
+
+    A cpfv campaign that targets only the demo player's placement (so it never competes
+    with the simulated platform's campaigns, which target the feed), with the clip that
+    fairview serves itself as creative. Returns the campaign.
+    """
+    admin = {"Authorization": f"Bearer {settings.admin_api_key.get_secret_value()}"}
+    key = ok(http.post("/v1/advertisers", json={"name": DEMO_ADVERTISER}, headers=admin))
+    auth = {"Authorization": f"Bearer {key['api_key']}"}
+    body = {
+        "name": "Demo player",
+        "billing_model": "cpfv",
+        "bid": 5,  # 0.05 per focused view
+        "budget_total": 1_000_000,
+        "starts_at": iso(now_ms - HOUR_MS),
+        "ends_at": iso(now_ms + 365 * 24 * HOUR_MS),
+        "targeting": {"placements": [DEMO_PLACEMENT]},
+    }
+    campaign: dict[str, Any] = ok(http.post("/v1/campaigns", json=body, headers=auth))
+    creative = {
+        "name": "fairview demo ad",
+        "duration_s": DEMO_AD_DURATION_S,
+        "media_url": demo_ad_url(base_url),
+    }
+    ok(http.post(f"/v1/campaigns/{campaign['id']}/creatives", json=creative, headers=auth))
+    return campaign
+
+
+DEMO_ADVERTISER = "fairview demo"
+FEED = "feed"
+"""The placement of the simulated platform's feed: every simulated request and campaign."""
 
 
 def drive(
@@ -151,7 +192,7 @@ def _request(
 ) -> list[tuple[str, Batch]]:
     user = request.user
     body = {
-        "placement": "feed",
+        "placement": FEED,
         "user_ref": user.user_ref,
         "region": user.region,
         "device": user.device,
@@ -194,7 +235,9 @@ def check_why(http: httpx.Client, settings: Settings, run: Run, now_ms: int) -> 
         why = r.json()
         found = taxonomy.get(topic)
         label = found.label if found else topic
-        expected = [f"content topic: {label}"] if campaign in run.topic_targeted else []
+        expected = [f"placement: {FEED}"]
+        if campaign in run.topic_targeted:
+            expected.append(f"content topic: {label}")
         consistent += why["content_topics"] == [label] and why["matched_targeting"] == expected
     return {"checked": checked, "consistent": consistent}
 

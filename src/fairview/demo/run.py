@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from rich.console import Console
 
 from fairview.clock import ShiftedClock, SystemClock
 from fairview.demo.audience import audience_phase
-from fairview.demo.driver import buy, check_why, drive
+from fairview.demo.driver import buy, buy_demo_player, check_why, drive
 from fairview.demo.model import DemoOptions, Run
 from fairview.demo.report import build_report, print_summary
 from fairview.demo.server import serve_api, wait_forever
@@ -43,9 +44,18 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
     scenario = simulate(
         options.seed, users=options.users, start_ms=start + 60_000, span_ms=10 * 60_000
     )
-    with serve_api(settings, clock, options) as (server, base_url):
+    settle_from = multiprocessing.get_context("fork").Event()
+    with serve_api(settings, clock, options, settle_from) as (server, base_url):
         run = Run()
         with httpx.Client(base_url=base_url, timeout=30) as http:
+            buy_demo_player(http, settings, clock.now_ms(), base_url)
+            # The first line once the server is up: the page that shows what fairview does.
+            console.print(
+                f"Open [bold]{base_url}/demo/player[/bold] to watch an ad and see its "
+                "focused-view verdict and ledger entry appear"
+                + ("." if options.serve else " (while the demo runs)."),
+                soft_wrap=True,
+            )
             buy(http, scenario, settings, clock, run)
         settler = Settler(store, clock, window_ms=settings.settle_window_s * 1000)
         drive(base_url, scenario, clock, settler, run, console)
@@ -61,11 +71,13 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
         report["audience"] = audience
         options.report.write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
         print_summary(console, report, run, options)
+        settle_from.set()  # the report is written: the server may settle on its own now
         if options.serve:
             console.print(
                 f"\nServing the API at [bold]{base_url}[/bold] — OpenAPI docs at "
-                f"{base_url}/docs. Advertiser key of the first demo advertiser: "
-                f"{run.advertiser_key}\nPress Ctrl-C to stop."
+                f"{base_url}/docs; the demo player at [bold]{base_url}/demo/player[/bold]. "
+                f"Advertiser key of the first demo advertiser: {run.advertiser_key}\n"
+                "Press Ctrl-C to stop."
             )
             wait_forever(server)
     store.close()

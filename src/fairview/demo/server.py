@@ -17,13 +17,22 @@ from fairview.clock import ShiftedClock
 from fairview.demo.model import DemoOptions
 from fairview.settings import Settings
 from fairview.storage import open_configured
+from fairview.web.player import Flag, settle_continuously
 
 
 @contextmanager
 def serve_api(
-    settings: Settings, clock: ShiftedClock, options: DemoOptions
+    settings: Settings,
+    clock: ShiftedClock,
+    options: DemoOptions,
+    settle_from: Flag | None = None,
 ) -> Iterator[tuple[multiprocessing.process.BaseProcess, str]]:
-    """Serve the API from a forked process (the second core), sharing the demo clock."""
+    """Serve the API from a forked process (the second core), sharing the demo clock.
+
+    Once `settle_from` is set (a `multiprocessing` event), the server process also
+    settles every second (`fairview.web.player.settle_continuously`), so that the demo
+    player page shows its verdicts while the demo keeps serving.
+    """
     port = options.port if options.serve else 0
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -37,7 +46,7 @@ def serve_api(
     base_url = f"http://{options.host}:{sock.getsockname()[1]}"
     process = multiprocessing.get_context("fork").Process(
         target=_serve_forever,
-        args=(settings, clock, sock),
+        args=(settings, clock, sock, settle_from),
         name="fairview-demo-server",
         daemon=True,
     )
@@ -52,10 +61,14 @@ def serve_api(
         process.join(timeout=15)
 
 
-def _serve_forever(settings: Settings, clock: ShiftedClock, sock: socket.socket) -> None:
+def _serve_forever(
+    settings: Settings, clock: ShiftedClock, sock: socket.socket, settle_from: Flag | None
+) -> None:
     sys.setswitchinterval(SERVER_SWITCH_INTERVAL_S)  # as `fairview serve` does
     store = open_configured(settings, upgrade=False)
     app = create_app(settings, store=store, clock=clock)
+    if settle_from is not None:
+        settle_continuously(store, clock, settings, start=settle_from)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, loop="uvloop", http="httptools", lifespan="on"
     )

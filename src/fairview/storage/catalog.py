@@ -177,6 +177,25 @@ class Catalog:
         with self._write.begin() as conn:
             conn.execute(update(Campaign).where(Campaign.id == campaign_id).values(targeting=text))
 
+    def update_campaign(self, campaign_id: str, changes: dict[str, Any]) -> bool:
+        """Change a campaign's own fields (name, bid, budgets, flight, payer).
+
+        `changes` maps CampaignSpec field names to new values (times as `starts_ms`,
+        `ends_ms`). A new `budget_total` below what is already spent is refused
+        in the same statement (False), so a concurrent charge cannot slip past it.
+        """
+        allowed = {"name", "bid", "budget_total", "budget_daily", "starts_ms", "ends_ms", "payer"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"not a changeable campaign field: {sorted(unknown)}")
+        if not changes:
+            return True
+        query = update(Campaign).where(Campaign.id == campaign_id).values(**changes)
+        if "budget_total" in changes:
+            query = query.where(Campaign.spent <= changes["budget_total"])
+        with self._write.begin() as conn:
+            return conn.execute(query).rowcount == 1
+
     def set_campaign_status(self, campaign_id: str, status: str) -> None:
         with self._write.begin() as conn:
             conn.execute(update(Campaign).where(Campaign.id == campaign_id).values(status=status))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 from sqlalchemy import Engine, insert, select
@@ -92,22 +93,39 @@ class Deliveries:
     def get(self, delivery_id: str) -> DeliveryRecord | None:
         with self._engine.connect() as conn:
             row = conn.execute(select(*_COLUMNS).where(Delivery.id == delivery_id)).first()
-        if row is None:
-            return None
-        return DeliveryRecord(
-            id=row.id,
-            campaign_id=row.campaign_id,
-            creative_id=row.creative_id,
-            placement=row.placement,
-            viewer_key=row.viewer_key,
-            region=row.region,
-            device_class=row.device_class,
-            mode=row.mode,
-            duration_ms=row.duration_ms,
-            issued_ms=row.issued_ms,
-            why=orjson.loads(row.why),
+        return None if row is None else _record(row)
+
+    def recent_for_viewer(self, viewer_key: str, limit: int = 20) -> list[DeliveryRecord]:
+        """The viewer's newest deliveries (by pseudonym), at most `limit`, newest first.
+
+        Only deliveries kept with the viewer's pseudonym (a user-level measurement
+        basis) can be found; the others hold nothing that leads to the viewer.
+        """
+        query = (
+            select(*_COLUMNS)
+            .where(Delivery.viewer_key == viewer_key)
+            .order_by(Delivery.issued_ms.desc(), Delivery.id.desc())
+            .limit(limit)
         )
+        with self._engine.connect() as conn:
+            return [_record(row) for row in conn.execute(query)]
 
     def count(self) -> int:
         with self._engine.connect() as conn:
             return len(conn.execute(select(Delivery.id)).all())
+
+
+def _record(row: Any) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row.id,
+        campaign_id=row.campaign_id,
+        creative_id=row.creative_id,
+        placement=row.placement,
+        viewer_key=row.viewer_key,
+        region=row.region,
+        device_class=row.device_class,
+        mode=row.mode,
+        duration_ms=row.duration_ms,
+        issued_ms=row.issued_ms,
+        why=orjson.loads(row.why),
+    )

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, func, insert, select
+from sqlalchemy import Connection, Engine, and_, case, func, insert, select
 
 from fairview.report.budget import (
     DEFAULT_DELTA_PER_PERIOD,
@@ -27,7 +27,14 @@ from fairview.report.budget import (
 )
 from fairview.report.dp import DeliveryRow, privacy_unit_for
 from fairview.storage.engine import writer
-from fairview.storage.schema import Campaign, Delivery, LedgerEntry, PrivacyCharge, Settlement
+from fairview.storage.schema import (
+    Campaign,
+    Delivery,
+    LedgerEntry,
+    PrivacyCharge,
+    ReportRelease,
+    Settlement,
+)
 
 # The first key of PostgreSQL's two-key advisory locks (a key space apart from the
 # one-key locks of `dialect.serialise_appends`): "privacy budget".
@@ -81,6 +88,34 @@ class BillingLine:
     entries: int
     amount: int
     unbilled_amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A released DP delivery report as stored: its summary and the JSON it answered."""
+
+    id: str
+    advertiser_id: str
+    created_ms: int
+    first_day: date
+    last_day: date
+    grain: str
+    campaigns: list[str] | None
+    epsilon: float
+    delta: float
+    cells: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictTotals:
+    """Exact settlement verdicts of one campaign's deliveries (campaign totals only)."""
+
+    deliveries: int
+    settled: int
+    viewable: int
+    focused_views: int
+    invalid: int
 
 
 class ReportStore:
@@ -160,6 +195,79 @@ class ReportStore:
                 for cid, day, n, amount, unbilled in conn.execute(query)
             ]
 
+    def verdict_totals(self, campaign_id: str) -> VerdictTotals:
+        """One campaign's deliveries and their verdicts, summed (one aggregate query).
+
+        Viewable and focused count only valid verdicts, as billing does.
+        """
+        valid = func.coalesce(Settlement.invalid, False).is_(False)
+        query = (
+            select(
+                func.count(Delivery.id),
+                func.count(Settlement.settled_ms),
+                func.sum(case((and_(Settlement.viewability == "viewable", valid), 1), else_=0)),
+                func.sum(case((and_(Settlement.focused_view.is_(True), valid), 1), else_=0)),
+                func.sum(case((Settlement.invalid.is_(True), 1), else_=0)),
+            )
+            .select_from(Delivery)
+            .outerjoin(Settlement, Settlement.delivery_id == Delivery.id)
+            .where(Delivery.campaign_id == campaign_id)
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).one()
+        return VerdictTotals(*(int(v or 0) for v in row))
+
+    # -- released reports --------------------------------------------------------------
+
+    def save_release(self, release: Release) -> None:
+        """Keep a released report (its noisy numbers may be shown again at no cost)."""
+        with self._write.begin() as conn:
+            conn.execute(
+                insert(ReportRelease).values(
+                    id=release.id,
+                    advertiser_id=release.advertiser_id,
+                    created_ms=release.created_ms,
+                    first_day=release.first_day.isoformat(),
+                    last_day=release.last_day.isoformat(),
+                    grain=release.grain,
+                    campaigns=orjson.dumps(release.campaigns).decode(),
+                    epsilon=release.epsilon,
+                    delta=release.delta,
+                    cells=release.cells,
+                    body=release.body.decode(),
+                )
+            )
+
+    def releases(
+        self,
+        advertiser_id: str,
+        *,
+        campaigns: Sequence[str] | None = None,
+        limit: int = 100,
+        with_body: bool = False,
+    ) -> list[Release]:
+        """The advertiser's releases, newest first; `campaigns`: exactly that campaign list."""
+        columns = [c for c in ReportRelease.__table__.columns if with_body or c.name != "body"]
+        query = (
+            select(*columns)
+            .where(ReportRelease.advertiser_id == advertiser_id)
+            .order_by(ReportRelease.created_ms.desc(), ReportRelease.id.desc())
+            .limit(limit)
+        )
+        if campaigns is not None:
+            query = query.where(ReportRelease.campaigns == orjson.dumps(list(campaigns)).decode())
+        with self._engine.connect() as conn:
+            return [_release(row._mapping) for row in conn.execute(query)]
+
+    def release(self, advertiser_id: str, release_id: str) -> Release | None:
+        """One of the advertiser's releases with its body; another's answers like none."""
+        query = select(*ReportRelease.__table__.columns).where(
+            ReportRelease.advertiser_id == advertiser_id, ReportRelease.id == release_id
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _release(row._mapping)
+
     # -- the privacy budget ------------------------------------------------------------
 
     def charges(self, advertiser_id: str, since_day: date) -> list[BudgetCharge]:
@@ -229,6 +337,22 @@ class ReportStore:
                 )
             )
         return ledger
+
+
+def _release(m: Any) -> Release:
+    return Release(
+        id=m["id"],
+        advertiser_id=m["advertiser_id"],
+        created_ms=int(m["created_ms"]),
+        first_day=date.fromisoformat(m["first_day"]),
+        last_day=date.fromisoformat(m["last_day"]),
+        grain=m["grain"],
+        campaigns=orjson.loads(m["campaigns"]),
+        epsilon=float(m["epsilon"]),
+        delta=float(m["delta"]),
+        cells=int(m["cells"]),
+        body=str(m.get("body", "")).encode(),
+    )
 
 
 def _row(

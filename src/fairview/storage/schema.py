@@ -402,3 +402,25 @@ class RepositoryReach(Base):
     ci_high: Mapped[float] = mapped_column(Float)
     epsilon: Mapped[float] = mapped_column(Float)
     computed_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReportRelease(Base):
+    """A released DP delivery report, kept as released (post-processing is free).
+
+    Re-reading a release spends no privacy budget and cannot average its noise
+    away: the numbers are the ones the budget paid for, once. Nothing per viewer.
+    """
+
+    __tablename__ = "report_releases"
+    __table_args__ = (Index("ix_report_releases_advertiser", "advertiser_id", "created_ms"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    advertiser_id: Mapped[str] = mapped_column(String(40))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    first_day: Mapped[str] = mapped_column(String(10))
+    last_day: Mapped[str] = mapped_column(String(10))
+    grain: Mapped[str] = mapped_column(String(30))
+    campaigns: Mapped[str] = mapped_column(Text)  # JSON list of ids, or "null": all
+    epsilon: Mapped[float] = mapped_column(Float)
+    delta: Mapped[float] = mapped_column(Float)
+    cells: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)  # the JSON report as the API answered it

@@ -190,6 +190,23 @@ class SettlementStore:
             rows = conn.execute(select(table).where(table.c.settled_ms.is_not(None)))
             return {r.delivery_id: dict(r._mapping) for r in rows}
 
+    def verdict_of(self, delivery_id: str) -> dict[str, object] | None:
+        """One delivery's settled verdict, or None while it is pending (or unknown)."""
+        table = table_of(Settlement)
+        query = select(table).where(
+            table.c.delivery_id == delivery_id, table.c.settled_ms.is_not(None)
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else dict(row._mapping)
+
+    def ledger_for(self, delivery_id: str) -> list[dict[str, object]]:
+        """One delivery's ledger entries (at most one: exactly-once billing), oldest first."""
+        table = table_of(LedgerEntry)
+        query = select(table).where(table.c.delivery_id == delivery_id).order_by(table.c.id)
+        with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
     def pending_count(self) -> int:
         with self._engine.connect() as conn:
             return len(
