@@ -20,6 +20,7 @@ import decisions
 import export
 import ingest
 import pacing
+import pages
 import ranking
 import settlement
 
@@ -67,6 +68,9 @@ def main() -> None:
     print("viewer export …", flush=True)
     export_figures = export.run()
     print(export_figures, flush=True)
+    print("web pages (demo data) …", flush=True)
+    page_figures = pages.run()
+    print(page_figures, flush=True)
     commit = (
         subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -90,6 +94,7 @@ def main() -> None:
         "ranking": ranking_figures,
         "cohorts": cohort_figures,
         "export": export_figures,
+        "pages": page_figures,
     }
     (ROOT / "bench" / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     (ROOT / "docs" / "benchmarks.md").write_text(render(results))
@@ -165,6 +170,7 @@ build one Python object per vendor; the second row adds listing every id.
 {_ranking(r["ranking"])}
 {_cohorts(r["cohorts"])}
 {_export(r["export"])}
+{_pages(r["pages"])}
 Reproduce: `make bench` (writes this page and `bench/results.json`).
 """
 
@@ -230,6 +236,34 @@ correction for coordinated omission). 3 trials; the median by p99 is shown.
 
 Target: ≥ {d["target_http_per_s"]:,} decisions/s at p99 ≤ {d["target_http_p99_ms"]} ms —
 **{"met" if met else "not met"}** in this run (open loop).
+"""
+
+
+def _pages(p: dict[str, Any]) -> str:
+    rows = "\n".join(
+        f"| {r['page']} | `{r['path']}` | {r['page_cold_ms']} | {r['page_p50_ms']} | "
+        f"{r['page_p95_ms']} | {r['page_wall_p50_ms']} | "
+        + (f"`{r['api_path'].split('?')[0]}` {r['api_p50_ms']}" if r.get("api_path") else "—")
+        + " |"
+        for r in p["rows"]
+    )
+    met = "met" if p["worst_warm_p95_ms"] <= p["target_ms"] else "not met"
+    return f"""## Web pages
+
+Server time of each page on the demo's data ({p["users"]} viewers, seed {p["seed"]}, as
+`make demo`), from the page's `Server-Timing` header (fairview's own time, from the
+request's arrival to the response's start; the CSV sends no header, so its figure is wall
+time in process). Cold is the first request after start (templates compiled then);
+warm figures are over {p["repeats"]} requests. The baseline is the JSON API route that
+serves the same data, measured in the same run; it is compared with the page's wall time
+in process (TestClient, p50), as the API sends no Server-Timing.
+
+| page | path | cold ms | warm p50 ms | warm p95 ms | wall p50 ms | API baseline, wall p50 ms |
+|---|---|---:|---:|---:|---:|---|
+{rows}
+
+Target: every page under {p["target_ms"]:g} ms of server time — **{met}** (worst warm p95
+{p["worst_warm_p95_ms"]} ms).
 """
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from conftest import ADMIN
@@ -98,3 +99,18 @@ def watch_videos(client: TestClient, user_ref: str, topics: dict[str, int], **si
     ]
     r = client.post("/v1/views", json={"views": views}, headers=ADMIN)
     assert r.status_code == 200, r.text
+
+
+def all_routes(app: FastAPI) -> set[str]:
+    """`METHOD /path` of every route of the app, whichever way the routers nest them."""
+    found: set[str] = set()
+    for route in app.routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        pairs = (
+            [(c.path, c.original_route) for c in contexts()]
+            if contexts
+            else [(getattr(route, "path", ""), route)]
+        )
+        for path, original in pairs:
+            found |= {f"{m} {path}" for m in getattr(original, "methods", None) or ()}
+    return found

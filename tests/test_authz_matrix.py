@@ -27,7 +27,7 @@ from fairview.storage.cohorts import CohortRecord, CohortRunRecord
 from fairview.tokens import ViewerTokens
 from fairview.web import is_page
 
-from api_helpers import advertiser, campaign_body, live_campaign, watch_events
+from api_helpers import advertiser, all_routes, campaign_body, live_campaign, watch_events
 from conftest import ADMIN, make_settings
 from factories import T0
 
@@ -179,25 +179,13 @@ class World:
 
 
 def _routes(app: FastAPI) -> set[str]:
-    """`METHOD /path` of every API route, whichever way the router nests them.
+    """`METHOD /path` of every API route.
 
     The web pages (`fairview.web.is_page`) authenticate with a session cookie or a
     viewer token in the page's URL, not a bearer key: tests/test_web_authz.py holds
     their matrix.
     """
-    found: set[str] = set()
-    for route in app.routes:
-        contexts = getattr(route, "effective_route_contexts", None)
-        pairs = (
-            [(c.path, c.original_route) for c in contexts()]
-            if contexts
-            else [(getattr(route, "path", ""), route)]
-        )
-        for path, original in pairs:
-            if is_page(path):
-                continue
-            found |= {f"{m} {path}" for m in getattr(original, "methods", None) or ()}
-    return found
+    return {r for r in all_routes(app) if not is_page(r.split(" ", 1)[1])}
 
 
 @pytest.fixture

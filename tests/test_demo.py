@@ -71,3 +71,6 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert why["checked"] > 0 and why["consistent"] == why["checked"]
     assert "agreement with ground truth" in done.stdout
     assert (tmp_path / "var" / "demo.sqlite3").exists()
+    pages = data["pages"]  # every page has something to show
+    assert pages["repository_ads"] > 0  # reach cells need more viewers than these 60
+    assert pages["privacy_centre_viewer_found"] is True

@@ -24,7 +24,6 @@ import pytest
 from playwright.sync_api import Browser, Page, Route
 from starlette.staticfiles import StaticFiles
 
-from browser import chromium, generate_clip, live_server, wait_for
 from fairview.api.app import create_app
 from fairview.api.sdk import sdk_source
 from fairview.clock import ShiftedClock
@@ -34,6 +33,7 @@ from fairview.storage import Store, open_store
 from fairview.storage.eventlog import LogEvent
 
 from api_helpers import campaign_body
+from browser import chromium, generate_clip, live_server, wait_for
 from conftest import ADMIN, make_settings
 from factories import T0
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from browser import wait_for
 from fairview.serve.decide import delivery_id
 from fairview.storage import open_store
+
+from browser import wait_for
 
 
 def test_a_server_store_checkpoints_in_the_background(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import update
 
-from browser import assert_accessible, chromium, live_server, screenshot
 from fairview.accountability.roles import Role
 from fairview.api.app import create_app
 from fairview.audience import topics as tx
@@ -25,6 +24,7 @@ from fairview.storage.cohorts import CohortRecord, CohortRunRecord
 from fairview.storage.rights import RightsRequestRecord
 from fairview.storage.schema import AuditRecord
 
+from browser import assert_accessible, chromium, live_server, screenshot
 from conftest import ADMIN
 from factories import DAY_MS, T0
 

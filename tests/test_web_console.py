@@ -15,7 +15,6 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect
 
-from browser import assert_accessible, chromium, live_server, screenshot
 from fairview.api.app import create_app
 from fairview.clock import ShiftedClock
 from fairview.settings import Environment, Settings
@@ -23,6 +22,7 @@ from fairview.storage import Store, open_store
 from test_api_reports import _deliver
 
 from api_helpers import campaign_body
+from browser import assert_accessible, chromium, live_server, screenshot
 from factories import T0, campaign
 
 SEEDED_DAY = date(2026, 9, 20)

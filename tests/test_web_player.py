@@ -21,7 +21,6 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, Route, expect
 
-from browser import assert_accessible, chromium, live_server, screenshot
 from fairview.api.app import create_app
 from fairview.clock import ShiftedClock
 from fairview.demo.driver import buy_demo_player
@@ -33,6 +32,7 @@ from fairview.web import pages, player
 from fairview.web.render import CSP
 
 from api_helpers import advertiser, live_campaign, watch_events
+from browser import assert_accessible, chromium, live_server, screenshot
 from conftest import make_settings
 from factories import T0
 

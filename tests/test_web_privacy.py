@@ -23,7 +23,6 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect
 
-from browser import assert_accessible, chromium, live_server, screenshot
 from fairview.api.app import create_app
 from fairview.clock import ShiftedClock
 from fairview.pseudonym import Pseudonymiser
@@ -35,6 +34,7 @@ from fairview.tokens import ViewerTokens
 from fairview.web import privacy_centre
 
 from api_helpers import advertiser, live_campaign, viewer_headers, watch_videos
+from browser import assert_accessible, chromium, live_server, screenshot
 from conftest import make_settings
 from factories import DAY_MS, T0
 

@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect
 
-from browser import assert_accessible, chromium, live_server, screenshot
 from fairview.api.app import create_app
 from fairview.clock import ShiftedClock
 from fairview.report.repository import run_repository_job
@@ -20,6 +19,7 @@ from fairview.storage.repository import Repository
 from fairview.web import public
 
 from api_helpers import advertiser, live_campaign
+from browser import assert_accessible, chromium, live_server, screenshot
 from factories import T0
 
 

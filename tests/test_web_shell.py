@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser
 
-from browser import assert_accessible, chromium, live_server, screenshot
 from fairview.api.app import create_app
 from fairview.clock import ShiftedClock
 from fairview.settings import Environment, Settings
@@ -17,6 +16,7 @@ from fairview.storage import open_store
 from fairview.web import render, session
 from fairview.web.pages import DEMO_ENVIRONMENTS
 
+from browser import assert_accessible, chromium, live_server, screenshot
 from conftest import make_settings
 from factories import T0
 

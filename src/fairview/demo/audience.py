@@ -145,6 +145,9 @@ def audience_phase(
         out["cohort_campaign"] = _cohort_campaign(http, store, settings, clock, signals,
                                                   advertiser, listed[0])  # fmt: skip
     out["dp_report"] = _dp_report(http, advertiser, clock.now_ms())
+    run.consenting_adults = [
+        ref for ref, s in signals.items() if "tc_string" in s and s["age"] >= 18
+    ]
     return out
 
 

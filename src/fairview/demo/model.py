@@ -32,5 +32,7 @@ class Run:
     no_fill: int = 0
     advertiser_key: str = ""
     topic_targeted: set[str] = field(default_factory=set)  # campaign ids
+    consenting_adults: list[str] = field(default_factory=list)
+    """Viewers the audience phase gave personalisation consent (for the privacy-centre link)."""
     shown: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     """delivery -> (user_ref, campaign id, IAB topic id of the video it ran next to)"""

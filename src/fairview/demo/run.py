@@ -13,6 +13,7 @@ from rich.console import Console
 from fairview.clock import ShiftedClock, SystemClock
 from fairview.demo.audience import audience_phase
 from fairview.demo.driver import buy, buy_demo_player, check_why, drive
+from fairview.demo.faces import open_the_faces
 from fairview.demo.model import DemoOptions, Run
 from fairview.demo.report import build_report, print_summary
 from fairview.demo.server import serve_api, wait_forever
@@ -66,18 +67,22 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
             stats = http.get("/v1/stats", headers=admin).json()["events"]
             why = check_why(http, settings, run, clock.now_ms())
             audience = audience_phase(http, store, scenario, settings, clock, run, options.seed)
+            faces = open_the_faces(
+                http, store, settings, clock, base_url, run.advertiser_key, run.consenting_adults
+            )
         report = build_report(store, run, stats)
         report["why_this_ad"] = why
         report["audience"] = audience
+        report["pages"] = faces.summary()
         options.report.write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
         print_summary(console, report, run, options)
         settle_from.set()  # the report is written: the server may settle on its own now
         if options.serve:
             console.print(
-                f"\nServing the API at [bold]{base_url}[/bold] — OpenAPI docs at "
-                f"{base_url}/docs; the demo player at [bold]{base_url}/demo/player[/bold]. "
-                f"Advertiser key of the first demo advertiser: {run.advertiser_key}\n"
-                "Press Ctrl-C to stop."
+                "\nServing fairview at [bold]" + base_url + "[/bold]. Every page, with how to "
+                "get in:\n  " + "\n  ".join(faces.lines()) + "\nPress Ctrl-C to stop.",
+                soft_wrap=True,
+                highlight=False,
             )
             wait_forever(server)
     store.close()
