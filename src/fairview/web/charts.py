@@ -238,7 +238,8 @@ def _table(title: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> st
     )
     return (
         f"<details><summary>{escape(title)}: the numbers as a table</summary>"
-        f'<div class="table-scroll"><table><caption>{escape(title)}</caption>'
+        f'<div class="table-scroll" role="region" aria-label="{escape(title)}" tabindex="0">'
+        f"<table><caption>{escape(title)}</caption>"
         f"<thead><tr>{ths}</tr></thead><tbody>{body}</tbody></table></div></details>"
     )
 
