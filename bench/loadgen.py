@@ -76,15 +76,8 @@ async def _post_for(
         for i in cursor:
             if time.perf_counter() >= deadline:
                 break
-            body = bodies[i % len(bodies)]
             start = time.perf_counter()
-            writer.write(
-                b"POST %s HTTP/1.1\r\nhost: bench\r\ncontent-type: "
-                b"application/json\r\ncontent-length: %d\r\n\r\n%s" % (path, len(body), body)
-            )
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            answer = orjson.loads(await reader.readexactly(length))
+            answer = await _exchange(reader, writer, path, bodies[i % len(bodies)])
             load.latencies.append(time.perf_counter() - start)
             load.answers.append(keep(answer))
         writer.close()
@@ -95,6 +88,19 @@ async def _post_for(
     busy, idle = after[0] - before[0], after[1] - before[1]
     load.cpu_idle_pct = round(100 * idle / max(1, busy + idle))
     return load
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: bytes, body: bytes
+) -> Any:
+    """One keep-alive POST and its JSON answer."""
+    writer.write(
+        b"POST %s HTTP/1.1\r\nhost: bench\r\ncontent-type: "
+        b"application/json\r\ncontent-length: %d\r\n\r\n%s" % (path, len(body), body)
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    return orjson.loads(await reader.readexactly(length))
 
 
 def post_at_rate(
@@ -142,14 +148,7 @@ async def _post_at_rate(
                 await asyncio.sleep(wait)
             elif wait < -0.001:
                 load.late += 1
-            body = bodies[i % len(bodies)]
-            writer.write(
-                b"POST %s HTTP/1.1\r\nhost: bench\r\ncontent-type: "
-                b"application/json\r\ncontent-length: %d\r\n\r\n%s" % (path, len(body), body)
-            )
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            answer = orjson.loads(await reader.readexactly(length))
+            answer = await _exchange(reader, writer, path, bodies[i % len(bodies)])
             load.latencies.append(time.perf_counter() - due)
             load.answers.append(keep(answer))
         writer.close()

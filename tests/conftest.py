@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser
 
 from fairview.clock import ShiftedClock
 from fairview.settings import Settings
@@ -84,3 +85,12 @@ def client(store: Store, clock: ShiftedClock) -> Iterator[TestClient]:
     app = create_app(make_settings(), store=store, clock=clock)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, one per test module that asks for it (tests/browser.py)."""
+    from browser import chromium
+
+    with chromium() as started:
+        yield started

@@ -33,7 +33,7 @@ from fairview.storage import Store, open_store
 from fairview.storage.eventlog import LogEvent
 
 from api_helpers import campaign_body
-from browser import chromium, generate_clip, live_server, wait_for
+from browser import generate_clip, live_server, wait_for
 from conftest import ADMIN, make_settings
 from factories import T0
 
@@ -88,12 +88,6 @@ def server(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
             yield Server(base_url, store, clock, settings)
     finally:
         store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
 
 
 def _live_campaign(base_url: str) -> None:

@@ -27,7 +27,7 @@ from fairview.web import is_page
 from test_web_privacy import PERSONALISED, _populate, _token
 
 from api_helpers import advertiser, all_routes, live_campaign
-from browser import assert_accessible, chromium, live_server
+from browser import assert_accessible, live_server
 from conftest import ADMIN
 from factories import T0
 
@@ -90,12 +90,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             )
     finally:
         store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
 
 
 def _url(site: Site, template: str) -> str | None:

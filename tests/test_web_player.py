@@ -32,7 +32,7 @@ from fairview.web import pages, player
 from fairview.web.render import CSP
 
 from api_helpers import advertiser, live_campaign, watch_events
-from browser import assert_accessible, chromium, live_server, screenshot
+from browser import assert_accessible, live_server, screenshot
 from conftest import make_settings
 from factories import T0
 
@@ -197,12 +197,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             yield Live(base_url, store)
     finally:
         store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
 
 
 def _csp_watch(page: Page) -> list[str]:

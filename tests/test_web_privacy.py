@@ -34,7 +34,7 @@ from fairview.tokens import ViewerTokens
 from fairview.web import privacy_centre
 
 from api_helpers import advertiser, live_campaign, viewer_headers, watch_videos
-from browser import assert_accessible, chromium, live_server, screenshot
+from browser import assert_accessible, live_server, screenshot
 from conftest import make_settings
 from factories import DAY_MS, T0
 
@@ -260,12 +260,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         cookware, bikes = _populate(api, store)
         yield World(base, store, cookware, bikes)
     store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture
