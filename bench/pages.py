@@ -11,6 +11,7 @@ which is the like-for-like comparison (API routes send no Server-Timing).
 
 from __future__ import annotations
 
+import re
 import statistics
 import tempfile
 import time
@@ -167,12 +168,12 @@ def _row(
     cold, warm, wall = _times(lambda: client.get(page))
     row: dict[str, Any] = {
         "page": name,
-        "path": page.split("?")[0],
+        "path": re.sub(r"/(cmp|crv)_[0-9a-f]+", r"/{\1_id}", page.split("?")[0]),
         "page_cold_ms": cold,
         "page_p50_ms": round(statistics.median(warm), 2),
         "page_p95_ms": round(sorted(warm)[int(len(warm) * 0.95) - 1], 2),
         "page_wall_p50_ms": round(statistics.median(wall), 2),
-        "api_path": api,
+        "api_path": api and re.sub(r"/(cmp|crv)_[0-9a-f]+", r"/{\1_id}", api),
     }
     if api is not None:
         _, _, api_wall = _times(lambda: client.get(api, headers=headers, params=params))

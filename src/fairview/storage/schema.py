@@ -97,11 +97,13 @@ class Creative(Base):
 
 class Delivery(Base):
     __tablename__ = "deliveries"
+    # A viewer's deliveries, newest first (privacy centre, export, erasure): one index.
+    __table_args__ = (Index("ix_deliveries_viewer_issued", "viewer_key", "issued_ms"),)
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), index=True)
     creative_id: Mapped[str] = mapped_column(ForeignKey("creatives.id"))
     placement: Mapped[str] = mapped_column(String(100))
-    viewer_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    viewer_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     region: Mapped[str] = mapped_column(String(10))
     device_class: Mapped[str] = mapped_column(String(20))
     mode: Mapped[str] = mapped_column(String(20))
