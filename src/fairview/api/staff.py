@@ -177,23 +177,18 @@ def search_audit_log(
     `action` is exact; `action_prefix` a start (`dpo.`); `actor` and `subject` match
     part of the field, case-insensitively; the period is [since_ms, until_ms].
     """
-    actor_part = (actor or "").casefold()
-    subject_part = (subject or "").casefold()
-    page: list[AuditEntryOut] = []
-    more = False
-    for entry in services.store.audit.entries(action=action):
-        if entry.seq <= after or entry.at_ms < since_ms:
-            continue
-        if until_ms is not None and entry.at_ms > until_ms:
-            continue
-        if action_prefix and not entry.action.startswith(action_prefix):
-            continue
-        if actor_part not in entry.actor.casefold() or subject_part not in entry.subject.casefold():
-            continue
-        if len(page) == limit:
-            more = True
-            break
-        page.append(AuditEntryOut.of(entry))
+    found = services.store.audit.search(
+        action=action,
+        action_prefix=action_prefix,
+        actor=actor,
+        subject=subject,
+        since_ms=since_ms,
+        until_ms=until_ms,
+        after=after,
+        limit=limit + 1,
+    )
+    more = len(found) > limit
+    page = [AuditEntryOut.of(entry) for entry in found[:limit]]
     return AuditPage(entries=page, next_after=page[-1].seq if more else None)
 
 

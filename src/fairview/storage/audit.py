@@ -99,17 +99,40 @@ class AuditLog:
             query = query.where(AuditRecord.action == action)
         with self._engine.connect() as conn:
             for row in conn.execute(query):
-                yield AuditEntry(
-                    int(row.seq),
-                    int(row.at_ms),
-                    row.actor,
-                    row.action,
-                    row.purpose,
-                    row.subject,
-                    json.loads(row.detail),
-                    row.prev_hash,
-                    row.hash,
-                )
+                yield _entry(row)
+
+    def search(
+        self,
+        *,
+        action: str | None = None,
+        action_prefix: str | None = None,
+        actor: str | None = None,
+        subject: str | None = None,
+        since_ms: int = 0,
+        until_ms: int | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """At most `limit` records after `after`, oldest first, filtered in the database.
+
+        `action` is exact, `action_prefix` a start; `actor` and `subject` match part of
+        the field, case-insensitively; the period is [since_ms, until_ms].
+        """
+        record = AuditRecord
+        query = select(record).where(record.seq > after, record.at_ms >= since_ms)
+        if until_ms is not None:
+            query = query.where(record.at_ms <= until_ms)
+        if action is not None:
+            query = query.where(record.action == action)
+        if action_prefix:
+            query = query.where(record.action.startswith(action_prefix, autoescape=True))
+        if actor:
+            query = query.where(record.actor.icontains(actor, autoescape=True))
+        if subject:
+            query = query.where(record.subject.icontains(subject, autoescape=True))
+        with self._engine.connect() as conn:
+            rows = conn.execute(query.order_by(record.seq).limit(limit))
+            return [_entry(row) for row in rows]
 
     def verify(self) -> list[str]:
         """Problems found walking the chain in order; empty when it is intact."""
@@ -136,3 +159,17 @@ class AuditLog:
                     problems.append(f"record {row.seq}: its content was changed after writing")
                 prev = row.hash
         return problems
+
+
+def _entry(row: Any) -> AuditEntry:
+    return AuditEntry(
+        int(row.seq),
+        int(row.at_ms),
+        row.actor,
+        row.action,
+        row.purpose,
+        row.subject,
+        json.loads(row.detail),
+        row.prev_hash,
+        row.hash,
+    )
