@@ -21,6 +21,7 @@ from fairview.clock import ShiftedClock
 from fairview.settings import Environment, Settings
 from fairview.storage import open_store
 from fairview.web import is_page
+from fairview.web import session as session_codec
 from fairview.web.session import COOKIE
 
 from api_helpers import all_routes, campaign_body
@@ -163,3 +164,54 @@ def test_a_forged_or_foreign_cookie_is_no_session(
         assert elsewhere.get("/console").status_code == 303
     other_store.close()
     client.cookies.clear()
+
+
+FIELDS = (
+    "name", "bid", "budget_total", "first_day", "last_day", "next", "from", "to", "q",
+    "advertiser", "receipt", "confirm", "csrf", "paused", "kind", "api_key", "key", "purpose",
+    "action",
+)  # fmt: skip
+GARBAGE = ["", "x" * 5000, "-1", "1e309", "NaN", "../../etc/passwd", "<script>alert(1)</script>",
+           "%00", "2026-02-30", "ü" * 50, "[]", "{}"]  # fmt: skip
+
+
+def test_garbage_into_every_page_is_never_a_500(web: tuple[TestClient, dict[str, str]]) -> None:
+    """Signed in (advertiser, then staff) and with a viewer token: every page route, with
+    garbage in its path, query and form fields, answers with a page, never a 500."""
+    client, values = web
+    from fairview.tokens import ViewerTokens
+
+    settings = client.app.state.services.settings  # type: ignore[attr-defined]
+    token = ViewerTokens(settings.viewer_token_key.get_secret_value()).sign("ann", T0 + 10**9)
+    admin_key = ADMIN["Authorization"].removeprefix("Bearer ")
+    routes = _page_routes(client.app)  # type: ignore[arg-type]
+    failures: list[str] = []
+    for session in ("advertiser", "staff"):
+        client.cookies.clear()
+        if session == "advertiser":
+            client.post("/console/sign-in", data={"api_key": values["api_key"], "next": "/"})
+        else:
+            client.post("/audit/sign-in", data={"key": admin_key, "purpose": "", "next": "/"})
+        services = client.app.state.services  # type: ignore[attr-defined]
+        signed_in = session_codec.decode(services, client.cookies.get(COOKIE))
+        assert signed_in is not None
+        csrf = session_codec.csrf_token(services, signed_in)  # past CSRF, into the fields
+        for route in routes:
+            method, template = route.split(" ", 1)
+            for junk in GARBAGE:
+                path = re.sub(r"\{(\w+)\}", lambda m, j=junk: (j or "x")[:200], template)
+                fields = dict.fromkeys(FIELDS, junk)
+                fields["token"] = token
+                fields["csrf"] = csrf
+                try:
+                    if method == "GET":  # a URL is at most a few kB: the client refuses more
+                        r = client.get(path, params={k: v[:300] for k, v in fields.items()})
+                    else:
+                        r = client.post(path, data=fields)
+                except Exception as exc:
+                    failures.append(f"{route} [{junk[:20]!r}]: {type(exc).__name__}: {exc}")
+                    continue
+                if r.status_code >= 500:
+                    failures.append(f"{route} [{junk[:20]!r}]: {r.status_code}")
+    client.cookies.clear()
+    assert not failures, "\n".join(failures[:30])

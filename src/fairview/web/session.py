@@ -134,7 +134,8 @@ def csrf_token(services: Services, session: Session) -> str:
 
 
 def check_csrf(services: Services, session: Session, sent: object) -> None:
-    if not isinstance(sent, str) or not hmac.compare_digest(sent, csrf_token(services, session)):
+    expected = csrf_token(services, session).encode()
+    if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), expected):
         raise FairviewError(
             "csrf_failed",
             "This form has expired or did not come from this site. Reload the page and "
