@@ -8,7 +8,7 @@ from sqlalchemy import update
 from fairview.storage import Store
 from fairview.storage.schema import Campaign
 
-from api_helpers import advertiser, campaign_body
+from api_helpers import advertiser, campaign_body, live_campaign
 from conftest import ADMIN
 
 
@@ -98,3 +98,33 @@ def test_another_advertisers_campaign_is_like_a_missing_one(client: TestClient) 
         client.patch(f"/v1/campaigns/{cid}", json={"name": "x"}, headers=ADMIN).status_code == 401
     )
     assert client.get(f"/v1/campaigns/{cid}", headers=a).json()["name"] == "Spring"
+
+
+def test_a_creative_can_be_renamed_and_its_video_changed_until_it_is_shown(
+    client: TestClient, store: Store
+) -> None:
+    headers = advertiser(client)
+    campaign = live_campaign(client, headers)
+    (creative,) = client.get(f"/v1/campaigns/{campaign}/creatives", headers=headers).json()
+    url = f"/v1/campaigns/{campaign}/creatives/{creative['id']}"
+    r = client.patch(url, json={"media_url": "https://cdn.example/v2.mp4", "duration_s": 20},
+                     headers=headers)  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert (r.json()["media_url"], r.json()["duration_s"]) == ("https://cdn.example/v2.mp4", 20)
+    r = client.patch(url, json={"duration_s": 1.5}, headers=headers)  # validated like a new one
+    assert r.status_code == 422 and r.json()["errors"][0]["code"] == "too_short_to_view"
+    served = client.post("/v1/decisions", json={"placement": "feed"}).json()["ads"]
+    assert served and served[0]["creative"]["id"] == creative["id"]
+    r = client.patch(url, json={"media_url": "https://cdn.example/v3.mp4"}, headers=headers)
+    assert r.status_code == 409 and r.json()["error"] == "creative_already_shown"
+    assert "Add a new creative" in r.json()["detail"]
+    r = client.patch(url, json={"name": "Spot, final cut"}, headers=headers)
+    assert r.status_code == 200 and r.json()["name"] == "Spot, final cut"
+    assert r.json()["media_url"] == "https://cdn.example/v2.mp4"
+    changed = list(store.audit.entries(action="creative.changed"))
+    assert len(changed) == 2 and changed[-1].detail["changes"] == {"name": "Spot, final cut"}
+    other = advertiser(client, "Other")
+    assert client.patch(url, json={"name": "x"}, headers=other).status_code == 404
+    missing = f"/v1/campaigns/{campaign}/creatives/crv_missing"
+    r = client.patch(missing, json={"name": "x"}, headers=headers)
+    assert r.status_code == 404 and r.json()["error"] == "creative_not_found"

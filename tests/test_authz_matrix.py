@@ -146,6 +146,9 @@ TABLE: dict[str, Row] = {
         json={"name": "s", "duration_s": 15, "media_url": "https://cdn.example/s.mp4"},
     ),
     "GET /v1/campaigns/{campaign_id}/creatives": Row(advertiser_only(200, 404)),
+    "PATCH /v1/campaigns/{campaign_id}/creatives/{creative_id}": Row(
+        advertiser_only(200, 404), json={"name": "Renamed"}
+    ),
     "GET /v1/reports/delivery": Row(
         advertiser_only(200, 404), params=_period(campaign="{campaign_id}")
     ),
@@ -247,6 +250,7 @@ def _build(client: TestClient, store: Store) -> World:
     values = {
         "release_id": release["release_id"],
         "campaign_id": campaign_a,
+        "creative_id": sorted(creatives_a)[0],
         "delivery_id": ad["delivery"],
         "ad_id": ad["creative"]["id"],
         "topic_id": str(TOPIC),

@@ -73,8 +73,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             run_repository_job(Repository(store.engine, kept_days=kept), T0 + 3_600_000)
             ad_id = api.get("/v1/repository/ads").json()["ads"][0]["id"]
             dpo = api.post("/v1/staff/keys", json={"name": "Dee", "role": "dpo"}, headers=ADMIN)
+            (creative,) = api.get(f"/v1/campaigns/{campaign}/creatives", headers=acme).json()
             values = {
                 "campaign_id": campaign,
+                "creative_id": creative["id"],
                 "delivery_id": ad["delivery"],
                 "ad_id": ad_id,
                 "objection": objection,

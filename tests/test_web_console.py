@@ -279,3 +279,31 @@ def test_console_in_chromium(tmp_path: Path) -> None:
         context.close()
         small.close()
     store.close()
+
+
+def test_a_creative_is_edited_through_the_api_function(world: tuple[TestClient, World]) -> None:
+    """The edit page saves through `update_creative`: inline errors for an invalid length,
+    and, once the creative has been shown, a new video is refused by the field."""
+    client, w = world
+    _sign_in(client, w.keys["Acme"])
+    (shown,) = w.store.catalog.creatives(w.seeded)  # delivered in the seeded data
+    url = f"/console/campaigns/{w.seeded}/creatives/{shown.id}"
+    assert f'href="{url}"' in client.get(f"/console/campaigns/{w.seeded}").text
+    form = client.get(url)
+    assert form.status_code == 200 and f'value="{shown.media_url}"' in form.text
+    csrf = _csrf(form.text)
+    fields = {"csrf": csrf, "name": shown.name, "media_url": shown.media_url}
+    r = client.post(url, data=fields | {"duration_s": "1"})
+    assert r.status_code == 422 and 'aria-invalid="true"' in r.text and "2 s" in r.text
+    new_video = {"duration_s": "15", "media_url": "https://cdn.example/new.mp4"}
+    r = client.post(url, data=fields | new_video)
+    assert (
+        r.status_code == 422 and "has been shown" in r.text and 'id="f-media_url-error"' in r.text
+    )
+    rename = {"name": "Renamed spot", "duration_s": f"{shown.duration_ms / 1000:g}"}
+    r = client.post(url, data=fields | rename, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("done=creative_saved#creatives")
+    (renamed,) = w.store.catalog.creatives(w.seeded)
+    assert (renamed.name, renamed.media_url) == ("Renamed spot", shown.media_url)
+    other = client.get(f"/console/campaigns/{w.seeded}/creatives/crv_missing")
+    assert other.status_code == 404 and "creative_not_found" in other.text

@@ -29,6 +29,7 @@ ACTIONS: Final[Mapping[str, str]] = {
     "campaign.paused": "campaign management",
     "campaign.resumed": "campaign management",
     "creative.added": "campaign management",
+    "creative.changed": "campaign management",
     "advertiser.key.created": "access administration",
     "advertiser.key.revoked": "access administration",
 }

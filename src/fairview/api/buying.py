@@ -21,12 +21,13 @@ from fairview.api.schemas import (
     CampaignUpdate,
     CreativeCreate,
     CreativePublic,
+    CreativeUpdate,
     TargetingIn,
     to_datetime,
     to_ms,
 )
-from fairview.domain import AdvertiserRecord, CampaignRecord
-from fairview.errors import NotFound
+from fairview.domain import AdvertiserRecord, CampaignRecord, CreativeRecord
+from fairview.errors import Conflict, NotFound
 from fairview.storage.catalog import CampaignSpec, CreativeSpec
 
 router = APIRouter(prefix="/v1")
@@ -263,6 +264,75 @@ def add_creative(
     )
     services.decider.refresh()
     return CreativePublic.of(record)
+
+
+@router.patch(
+    "/campaigns/{campaign_id}/creatives/{creative_id}",
+    response_model=CreativePublic,
+    responses={
+        404: {"description": "campaign_not_found or creative_not_found"},
+        409: {"description": "creative_already_shown"},
+    },
+)
+def update_creative(
+    campaign_id: str,
+    creative_id: str,
+    body: CreativeUpdate,
+    advertiser: AdvertiserDep,
+    services: ServicesDep,
+    trail: AuditDep,
+) -> CreativePublic:
+    """Rename a creative, or change its video while it has never been shown.
+
+    The creative as changed must be valid as a new one would be (the same codes).
+    Once delivered, its video and length are what the delivery records, the ad
+    repository and the advertiser's bills describe: changing them answers 409
+    `creative_already_shown`; add a new creative instead.
+    """
+    campaign = own_campaign(services, advertiser, campaign_id)
+    current = _own_creative(services, campaign.id, creative_id)
+    merged: dict[str, Any] = {
+        "name": current.name,
+        "duration_s": current.duration_ms / 1000,
+        "media_url": current.media_url,
+    }
+    merged |= {f: getattr(body, f) for f in body.model_fields_set}
+    try:
+        valid = CreativeCreate.model_validate(merged)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+    new = {
+        "name": valid.name,
+        "duration_ms": round(valid.duration_s * 1000),
+        "media_url": str(valid.media_url),
+    }
+    old = {"name": current.name, "duration_ms": current.duration_ms, "media_url": current.media_url}
+    changes = {k: v for k, v in new.items() if old[k] != v}
+    if changes:
+        if not services.store.catalog.update_creative(current.id, changes):
+            raise Conflict(
+                "creative_already_shown",
+                "This creative has been shown, so its video and length cannot change: "
+                "the delivery records and the public ad repository describe what was shown. "
+                "Add a new creative instead (you can still rename this one).",
+            )
+        trail.record(
+            advertiser_actor(advertiser.id),
+            "creative.changed",
+            f"creative:{current.id}",
+            {"campaign": campaign.id, "changes": changes},
+        )
+        services.decider.refresh()
+    return CreativePublic.of(_own_creative(services, campaign.id, creative_id))
+
+
+def _own_creative(services: ServicesDep, campaign_id: str, creative_id: str) -> CreativeRecord:
+    for creative in services.store.catalog.creatives(campaign_id):
+        if creative.id == creative_id:
+            return creative
+    raise NotFound("creative_not_found", f"No creative '{creative_id[:60]}' in this campaign.")
 
 
 @router.get("/campaigns/{campaign_id}/creatives", response_model=list[CreativePublic])

@@ -319,6 +319,16 @@ class CreativeCreate(_In):
         return value
 
 
+class CreativeUpdate(_In):
+    """A change to a creative; absent fields stay. The merged creative is validated like
+    a new one (CreativeCreate). The video (`duration_s`, `media_url`) can change only
+    until the creative is first delivered."""
+
+    name: _Name | None = None
+    duration_s: float | None = None
+    media_url: AnyHttpUrl | None = None
+
+
 class CreativePublic(BaseModel):
     id: str
     campaign_id: str

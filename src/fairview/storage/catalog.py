@@ -20,7 +20,14 @@ from fairview.domain import (
     Targeting,
 )
 from fairview.storage.engine import writer
-from fairview.storage.schema import Advertiser, ApiKey, Campaign, CampaignDaySpend, Creative
+from fairview.storage.schema import (
+    Advertiser,
+    ApiKey,
+    Campaign,
+    CampaignDaySpend,
+    Creative,
+    Delivery,
+)
 
 
 def hash_api_key(key: str) -> str:
@@ -229,6 +236,27 @@ class Catalog:
                 )
             )
         return record
+
+    def update_creative(self, creative_id: str, changes: dict[str, Any]) -> bool:
+        """Change a creative's name, or, while it has never been delivered, its video.
+
+        `changes` maps `name`, `duration_ms`, `media_url` to new values. A change of
+        the video (`duration_ms`, `media_url`) of a creative with any delivery is
+        refused in the same statement (False): what was shown stays what the ad
+        repository and the delivery records describe.
+        """
+        allowed = {"name", "duration_ms", "media_url"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"not a changeable creative field: {sorted(unknown)}")
+        if not changes:
+            return True
+        query = update(Creative).where(Creative.id == creative_id).values(**changes)
+        if changes.keys() & {"duration_ms", "media_url"}:
+            shown = select(Delivery.id).where(Delivery.creative_id == creative_id).exists()
+            query = query.where(~shown)
+        with self._write.begin() as conn:
+            return conn.execute(query).rowcount == 1
 
     def creatives(self, campaign_id: str) -> list[CreativeRecord]:
         query = (

@@ -42,6 +42,8 @@ from fairview.api.schemas import (
     CampaignPublic,
     CampaignUpdate,
     CreativeCreate,
+    CreativePublic,
+    CreativeUpdate,
     to_ms,
 )
 from fairview.domain import AdvertiserRecord, BillingModel
@@ -404,6 +406,7 @@ DONE = {
     "created": "Campaign created. Add a creative so it can serve.",
     "saved": "Changes saved.",
     "creative": "Creative added.",
+    "creative_saved": "Creative saved.",
     "paused": "Campaign paused: it serves no ads until you resume it.",
     "resumed": "Campaign resumed.",
 }
@@ -484,6 +487,71 @@ async def add_creative(request: Request, campaign_id: str) -> Response:
     buying.add_creative(campaign_id, creative, advertiser, services, _trail(services))
     return RedirectResponse(
         f"/console/campaigns/{campaign_id}?done=creative#creatives", status_code=303
+    )
+
+
+@router.get("/console/campaigns/{campaign_id}/creatives/{creative_id}", response_class=HTMLResponse)
+def creative_page(request: Request, campaign_id: str, creative_id: str) -> HTMLResponse:
+    services, advertiser, _ = _signed_in(request)
+    creative = _creative(services, advertiser, campaign_id, creative_id)
+    values = {
+        "name": creative.name,
+        "duration_s": f"{creative.duration_s:g}",
+        "media_url": creative.media_url,
+    }
+    return _creative_page(request, campaign_id, creative, Form(values, []))
+
+
+@router.post("/console/campaigns/{campaign_id}/creatives/{creative_id}")
+async def edit_creative(request: Request, campaign_id: str, creative_id: str) -> Response:
+    """Save a creative through the API's own `update_creative` (the same rules, the same
+    refusal of a new video once the creative has been shown)."""
+    services, advertiser, sess = _signed_in(request)
+    data = await request.form()
+    session.check_csrf(services, sess, data.get("csrf"))
+    creative = _creative(services, advertiser, campaign_id, creative_id)
+    form = Form({f: _text(data, f) for f in ("name", "duration_s", "media_url")}, [])
+    labels = LABELS | CREATIVE_LABELS
+    try:
+        update = CreativeUpdate.model_validate({k: v for k, v in form.values.items() if v})
+        buying.update_creative(
+            campaign_id, creative_id, update, advertiser, services, _trail(services)
+        )
+    except ValidationError as exc:
+        form.errors = _friendly(validation_errors(exc), labels)
+    except RequestValidationError as exc:
+        form.errors = _friendly(validation_errors(exc), labels)
+    except FairviewError as exc:
+        if exc.code != "creative_already_shown":
+            raise
+        form.errors = [{"field": "media_url", "code": exc.code, "detail": exc.detail}]
+    if form.errors:
+        return _creative_page(request, campaign_id, creative, _dedupe(form), status=422)
+    return RedirectResponse(
+        f"/console/campaigns/{campaign_id}?done=creative_saved#creatives", status_code=303
+    )
+
+
+def _creative(
+    services: Services, advertiser: AdvertiserRecord, campaign_id: str, creative_id: str
+) -> CreativePublic:
+    for creative in buying.list_creatives(campaign_id, advertiser, services):
+        if creative.id == creative_id:
+            return creative
+    raise NotFound("creative_not_found", "There is no such creative in this campaign.")
+
+
+def _creative_page(
+    request: Request, campaign_id: str, creative: CreativePublic, form: Form, status: int = 200
+) -> HTMLResponse:
+    services, advertiser, sess = _signed_in(request)
+    campaign = buying.get_campaign(campaign_id, advertiser, services)
+    context = _context(services, advertiser, sess) | {"labels": LABELS | CREATIVE_LABELS}
+    return page(
+        request,
+        "console/creative.html",
+        context | {"campaign": campaign, "creative": creative, "form": form},
+        status=status,
     )
 
 
