@@ -27,7 +27,7 @@ from fairview.web import is_page
 from test_web_privacy import PERSONALISED, _populate, _token
 
 from api_helpers import advertiser, all_routes, live_campaign
-from browser import assert_accessible, live_server
+from browser import assert_accessible, live_server, screenshot
 from conftest import ADMIN
 from factories import T0
 
@@ -35,6 +35,10 @@ pytestmark = pytest.mark.slow
 
 NOT_HTML = {"/console/campaigns/{campaign_id}/report.csv", "/demo/player/deliveries/{delivery_id}"}
 PURPOSE = "Accessibility check of every page"
+SCREENSHOTS = {
+    "/console/campaigns/{campaign_id}/targeting": "console-targeting",
+    "/console/campaigns/{campaign_id}/creatives/{creative_id}": "console-creative",
+}
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,8 @@ def test_every_page_is_accessible_and_fits(site: Site, browser: Browser, width: 
             assert_accessible(page)
         except AssertionError as exc:
             failures.append(f"{template}: {exc}")
+        if width == 1280 and template in SCREENSHOTS:  # pages no flow test photographs
+            screenshot(page, SCREENSHOTS[template])
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         if overflow > 0:
             failures.append(f"{template}: scrolls sideways by {overflow} px at {width} px")

@@ -307,3 +307,37 @@ def test_a_creative_is_edited_through_the_api_function(world: tuple[TestClient, 
     assert (renamed.name, renamed.media_url) == ("Renamed spot", shown.media_url)
     other = client.get(f"/console/campaigns/{w.seeded}/creatives/crv_missing")
     assert other.status_code == 404 and "creative_not_found" in other.text
+
+
+def test_targeting_is_edited_through_set_targeting_and_keeps_what_the_form_lacks(
+    world: tuple[TestClient, World],
+) -> None:
+    client, w = world
+    _sign_in(client, w.keys["Acme"])
+    headers = {"Authorization": f"Bearer {w.keys['Acme']}"}
+    dayparts = [{"days": [0, 1, 2, 3, 4], "start_hour": 6, "end_hour": 22}]
+    r = client.put(f"/v1/campaigns/{w.seeded}/targeting", headers=headers,
+                   json={"dayparts": dayparts, "timezone": "Europe/Berlin"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    url = f"/console/campaigns/{w.seeded}/targeting"
+    form = client.get(url)
+    assert form.status_code == 200 and "Kept as they are" in form.text and "dayparts" in form.text
+    csrf = _csrf(form.text)
+    bad = {"csrf": csrf, "regions": "de, Germany", "languages": "German", "cap_max": "0",
+           "cap_days": "7"}  # fmt: skip
+    r = client.post(url, data=bad)
+    assert r.status_code == 422
+    for hint in ("two-letter country code", "two lowercase letters", 'id="f-cap_max-error"'):
+        assert hint in r.text, hint
+    assert 'value="de, Germany"' in r.text  # what was typed stays
+    good = {"csrf": csrf, "regions": "de, us-ca", "devices": ["mobile", "tv"],
+            "interests": "173", "cap_max": "3", "cap_days": "7"}  # fmt: skip
+    r = client.post(url, data=good, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("done=targeting")
+    saved = client.get(f"/v1/campaigns/{w.seeded}", headers=headers).json()["targeting"]
+    assert saved["regions"] == ["DE", "US-CA"] and saved["devices"] == ["mobile", "tv"]
+    assert saved["interests"] == [173] and saved["frequency_cap"] == {
+        "max_deliveries": 3, "window_days": 7}  # fmt: skip
+    assert saved["dayparts"] == dayparts and saved["timezone"] == "Europe/Berlin"
+    changes = list(w.store.audit.entries(action="campaign.targeting.changed"))
+    assert changes and changes[-1].detail["targeting"]["regions"] == ["DE", "US-CA"]

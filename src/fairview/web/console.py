@@ -44,11 +44,13 @@ from fairview.api.schemas import (
     CreativeCreate,
     CreativePublic,
     CreativeUpdate,
+    TargetingIn,
     to_ms,
 )
 from fairview.domain import AdvertiserRecord, BillingModel
 from fairview.errors import FairviewError, Forbidden, NotFound
 from fairview.report.dp import Grain
+from fairview.serve.context import DeviceClass
 from fairview.serve.pacing import daily_goal
 from fairview.web import charts, session
 from fairview.web.render import page
@@ -80,6 +82,25 @@ SIGN_IN = "/console/sign-in"
 DAY_MS = 86_400_000
 _EPOCH = date(1970, 1, 1)
 MAX_CHART_DAYS = api_reports.MAX_BILLING_DAYS
+TARGETING_LABELS = {
+    "regions": "Countries or regions",
+    "languages": "Content languages",
+    "devices": "Devices",
+    "placements": "Placements",
+    "topics": "Next to content topics",
+    "blocked_topics": "Never next to",
+    "interests": "Interests",
+    "frequency_cap": "Frequency cap",
+    "cap_max": "At most this many ads per viewer",
+    "cap_days": "In this many days",
+}
+DEVICE_NAMES = {
+    DeviceClass.MOBILE.value: "Mobile",
+    DeviceClass.TABLET.value: "Tablet",
+    DeviceClass.DESKTOP.value: "Desktop",
+    DeviceClass.TV.value: "TV",
+}
+TARGETING_LISTS = ("regions", "languages", "placements", "topics", "blocked_topics", "interests")
 LABELS = {
     "name": "Campaign name",
     "billing_model": "Billing model",
@@ -407,6 +428,7 @@ DONE = {
     "saved": "Changes saved.",
     "creative": "Creative added.",
     "creative_saved": "Creative saved.",
+    "targeting": "Targeting saved: it applies from the next ad.",
     "paused": "Campaign paused: it serves no ads until you resume it.",
     "resumed": "Campaign resumed.",
 }
@@ -551,6 +573,104 @@ def _creative_page(
         request,
         "console/creative.html",
         context | {"campaign": campaign, "creative": creative, "form": form},
+        status=status,
+    )
+
+
+@router.get("/console/campaigns/{campaign_id}/targeting", response_class=HTMLResponse)
+def targeting_page(request: Request, campaign_id: str) -> HTMLResponse:
+    services, advertiser, _ = _signed_in(request)
+    current = buying.get_campaign(campaign_id, advertiser, services).targeting
+    values = {name: ", ".join(str(v) for v in current.get(name, [])) for name in TARGETING_LISTS}
+    cap = current.get("frequency_cap") or {}
+    values |= {
+        "cap_max": str(cap.get("max_deliveries", "")),
+        "cap_days": str(cap.get("window_days", "")),
+    }
+    return _targeting_page(request, campaign_id, Form(values, []), list(current.get("devices", [])))
+
+
+@router.post("/console/campaigns/{campaign_id}/targeting")
+async def save_targeting(request: Request, campaign_id: str) -> Response:
+    """Replace the targeting through the API's `set_targeting`. Dayparts, their time zone
+    and cohorts have no field here: they are sent back as they are, never dropped."""
+    services, advertiser, sess = _signed_in(request)
+    data = await request.form()
+    session.check_csrf(services, sess, data.get("csrf"))
+    current = buying.get_campaign(campaign_id, advertiser, services).targeting
+    names = (*TARGETING_LISTS, "cap_max", "cap_days")
+    form = Form({name: _text(data, name, 4000) for name in names}, [])
+    devices = [str(d) for d in data.getlist("devices")][:10]
+    body: dict[str, Any] = {k: current[k] for k in ("dayparts", "timezone", "cohorts")}
+    for name in TARGETING_LISTS:
+        items = [item.strip() for item in form.values[name].split(",") if item.strip()]
+        upper = name == "regions"
+        body[name] = [item.upper() if upper else item for item in items]
+    body["devices"] = devices
+    if form.values["cap_max"] or form.values["cap_days"]:
+        body["frequency_cap"] = {
+            "max_deliveries": _integer(form.values["cap_max"]),
+            "window_days": _integer(form.values["cap_days"]),
+        }
+    try:
+        targeting = TargetingIn.model_validate(body)
+    except ValidationError as exc:
+        form.errors = [_targeting_error(e) for e in validation_errors(exc)]
+        return _targeting_page(request, campaign_id, _dedupe(form), devices, status=422)
+    buying.set_targeting(campaign_id, targeting, advertiser, services, _trail(services))
+    return RedirectResponse(f"/console/campaigns/{campaign_id}?done=targeting", status_code=303)
+
+
+def _integer(text: str) -> int | str:
+    """A whole number as int, anything else as typed (the API's validation names it)."""
+    return int(text) if text.isdigit() else text
+
+
+FORMATS = {
+    "regions": "use a two-letter country code (DE) or a country and region (US-CA)",
+    "languages": "use two lowercase letters (de, fr)",
+    "placements": "use letters, digits and _ . : - only",
+}
+
+
+def _targeting_error(error: dict[str, str]) -> dict[str, str]:
+    """The API's error on a targeting field, on the form's input, in its words."""
+    path = error["field"].split(".")
+    field = {"max_deliveries": "cap_max", "window_days": "cap_days"}.get(path[-1], path[0])
+    label = TARGETING_LABELS.get(field, field)
+    detail = error["detail"].removeprefix(f"{error['field']}: ")
+    if error["code"] == "bad_format" and field in FORMATS:
+        detail = FORMATS[field]
+    return {"field": field, "code": error["code"], "detail": f"{label}: {detail}"}
+
+
+def _targeting_page(
+    request: Request, campaign_id: str, form: Form, devices: list[str], status: int = 200
+) -> HTMLResponse:
+    services, advertiser, sess = _signed_in(request)
+    campaign = buying.get_campaign(campaign_id, advertiser, services)
+    current = campaign.targeting
+    kept = [
+        label
+        for label, present in (
+            ("dayparts", current.get("dayparts")),
+            (f"time zone {current.get('timezone')}", current.get("timezone") not in (None, "UTC")),
+            ("cohorts", current.get("cohorts")),
+        )
+        if present
+    ]
+    context = _context(services, advertiser, sess) | {"labels": TARGETING_LABELS}
+    return page(
+        request,
+        "console/targeting.html",
+        context
+        | {
+            "campaign": campaign,
+            "form": form,
+            "devices": DEVICE_NAMES,
+            "kept": ", ".join(kept),
+            "checked": devices,
+        },
         status=status,
     )
 
