@@ -20,11 +20,11 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Request
-from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from fairview.api.deps import AdvertiserDep, OperatorDep, Services, ServicesDep
+from fairview.api.errors import body_error
 from fairview.api.schemas import to_datetime
 from fairview.audience import topics as tx
 from fairview.audience.classify import Classifier, VideoMeta, keyword_labels, video_text
@@ -167,9 +167,7 @@ async def report_views(request: Request, services: ServicesDep, _: OperatorDep) 
     try:
         body = ViewsIn.model_validate_json(raw)
     except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
-        ) from None
+        raise body_error(exc) from None
     return await run_in_threadpool(_record_views, services, body)
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 from fairview.accountability.roles import advertiser_actor
 from fairview.accountability.trail import AuditTrail
 from fairview.api.deps import AdvertiserDep, AuditDep, OperatorDep, ServicesDep
+from fairview.api.errors import body_error
 from fairview.api.schemas import (
     AdvertiserCreate,
     AdvertiserCreated,
@@ -159,9 +160,7 @@ def update_campaign(
     try:
         valid = CampaignCreate.model_validate({**merged, "billing_model": campaign.billing_model})
     except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        ) from None
+        raise body_error(exc) from None
     if valid.budget_total < campaign.spent:
         raise _budget_below_spent(campaign.spent)
     new = {
@@ -300,9 +299,7 @@ def update_creative(
     try:
         valid = CreativeCreate.model_validate(merged)
     except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        ) from None
+        raise body_error(exc) from None
     new = {
         "name": valid.name,
         "duration_ms": round(valid.duration_s * 1000),

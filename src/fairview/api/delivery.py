@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
-from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from fairview.api.deps import Services, ServicesDep
+from fairview.api.errors import body_error
 from fairview.api.responses import JSONBytes
 from fairview.api.schemas import (
     DecisionRequest,
@@ -62,7 +62,7 @@ async def decide(request: Request, services: ServicesDep) -> JSONBytes:
     try:
         body = DecisionRequest.model_validate_json(await request.body())
     except ValidationError as exc:
-        raise RequestValidationError(_body_located(exc)) from None
+        raise body_error(exc) from None
     device = body.device or device_class(request.headers.get("user-agent"))
     taxonomy = content_taxonomy()
     signals = RawSignals(
@@ -171,15 +171,6 @@ def why_public(services: Services, delivery: DeliveryRecord) -> WhyPublic:
         parameters=explain(why),
         how_to_change=HOW_TO_CHANGE,
     )
-
-
-def _body_located(exc: ValidationError) -> list[Any]:
-    """pydantic's errors with FastAPI's `("body", …)` location prefix."""
-    errors: list[Any] = []
-    for error in exc.errors(include_url=False):
-        loc = error.get("loc", ())
-        errors.append({**error, "loc": ("body", *loc)})
-    return errors
 
 
 @router.post("/events", openapi_extra={"requestBody": _EVENTS_BODY})
