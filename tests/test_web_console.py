@@ -170,7 +170,6 @@ def test_the_report_spends_budget_only_when_released_and_the_csv_matches(
     spent = client.get("/v1/reports/budget", headers=headers).json()["epsilon_spent"]
     page = client.get(f"/console/campaigns/{w.seeded}/report")
     assert page.status_code == 200 and "No report has been released" in page.text
-    assert float(page.headers["server-timing"].removeprefix("app;dur=")) < 200
     client.get(f"/console/campaigns/{w.seeded}/report.csv")
     assert client.get("/v1/reports/budget", headers=headers).json()["epsilon_spent"] == spent
     r = client.post(
@@ -200,7 +199,7 @@ def test_the_report_spends_budget_only_when_released_and_the_csv_matches(
     verdicts = client.get(f"/v1/reports/verdicts?campaign={w.seeded}", headers=headers).json()
     assert verdicts["focused_views"] == 400 and verdicts["deliveries"] == VIEWERS
     page = client.get(f"/console/campaigns/{w.seeded}/report")
-    assert float(page.headers["server-timing"].removeprefix("app;dur=")) < 200
+    assert page.status_code == 200  # render times: make bench ("Web pages")
 
 
 def _check(page: Page, name: str, narrow: Page, url: str) -> None:

@@ -65,12 +65,12 @@ def _demo_ad(client: TestClient) -> dict[str, Any]:
     return ads[0]
 
 
-def test_the_page_renders_fast_under_the_strict_policy(web: Web) -> None:
-    web.client.get("/demo/player")  # the first render compiles the templates
+def test_the_page_renders_under_the_strict_policy(web: Web) -> None:
+    """(Its render time is measured in make bench, "Web pages", not here.)"""
     r = web.client.get("/demo/player")
     assert r.status_code == 200
     assert r.headers["content-security-policy"] == CSP
-    assert float(r.headers["server-timing"].split("dur=")[1]) < 200
+    assert r.headers["server-timing"].startswith("app;dur=")
     html = r.text
     assert "<script>" not in html and " style=" not in html  # nothing inline
     assert '<video id="demo-video" controls' in html

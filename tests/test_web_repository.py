@@ -144,13 +144,11 @@ def served(seeded: FastAPI) -> Iterator[tuple[str, Browser]]:
         yield base, browser
 
 
-def _timed_ms(page: Page, url: str) -> float:
-    """The server's time for `url` once warm (the first view compiles templates, loads data)."""
-    page.goto(url)
+def _open(page: Page, url: str) -> None:
+    """Open `url` and check it answered (render times: make bench, "Web pages")."""
     response = page.goto(url)
     assert response is not None and response.ok, url
-    timing = response.headers["server-timing"]
-    return float(timing.removeprefix("app;dur="))
+    assert response.headers["server-timing"].startswith("app;dur=")
 
 
 @pytest.mark.slow
@@ -158,7 +156,7 @@ def test_search_and_open_an_ad_in_chromium(served: tuple[str, Browser]) -> None:
     base, browser = served
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    assert _timed_ms(page, f"{base}/repository") < 200
+    _open(page, f"{base}/repository")
     assert_accessible(page)
     screenshot(page, "repository-search")
     page.get_by_label("Advertiser").fill("acme")
@@ -181,7 +179,7 @@ def test_search_and_open_an_ad_in_chromium(served: tuple[str, Browser]) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("spot")
     expect(page.get_by_role("table")).to_contain_text("DE")
     expect(page.locator("main")).to_contain_text("Acme Holding")
-    assert _timed_ms(page, page.url) < 200
+    _open(page, page.url)
     assert_accessible(page)
     screenshot(page, "repository-ad")
     page.goto(f"{base}/repository/ads/nope")
