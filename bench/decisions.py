@@ -9,7 +9,9 @@ every decision (`index_ttl_ms=0`), as the decider did before the index.
 Over HTTP: `fairview serve --workers 2` and an asyncio load generator on the same
 two cores, `POST /v1/decisions`: closed loop at 8 and 16 connections (capacity), then
 open loop at the target's fixed 2,000 decisions/s, latency from each request's
-scheduled time (the target as stated; see bench/loadgen.py).
+scheduled time (the target as stated; see bench/loadgen.py). The baseline, in the same
+run, is uvicorn's own `--workers 2` (one listening socket shared by both processes),
+how fairview served before.
 """
 
 from __future__ import annotations
@@ -269,6 +271,19 @@ def _http(
         results["open_loop"] = {
             **median,
             "trials": [[t["decisions_per_s"], t["p99_ms"]] for t in trials],
+        }
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _Server(Path(tmp), 2, None, shared_socket=True) as port,
+    ):
+        _create_over_http(f"http://127.0.0.1:{port}", specs)
+        time.sleep(1.2)
+        trials = [_load(port, bodies, seconds, 16) for _ in range(TRIALS)]
+        median = sorted(trials, key=lambda t: t["decisions_per_s"])[TRIALS // 2]
+        results["baseline_shared_socket"] = {
+            **median,
+            "trials": [[t["decisions_per_s"], t["p99_ms"]] for t in trials],
+            "open_loop": _open_loop(port, bodies),
         }
     return results
 

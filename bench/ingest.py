@@ -121,11 +121,20 @@ def _load(port: int, bodies: list[bytes], seconds: float, connections: int) -> d
     }
 
 
+_UVICORN = ["-m", "uvicorn", "fairview.api.app:app_from_environment", "--factory"]
+
+
 class _Server:
-    def __init__(self, tmp: Path, workers: int, database_url: str | None) -> None:
+    """`fairview serve` in a subprocess; `shared_socket` runs uvicorn's own `--workers`
+    instead (one listening socket shared by the processes: how fairview served before)."""
+
+    def __init__(
+        self, tmp: Path, workers: int, database_url: str | None, *, shared_socket: bool = False
+    ) -> None:
         self.tmp = tmp
         self.workers = workers
         self.url = database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
+        self.shared_socket = shared_socket
 
     def __enter__(self) -> int:
         sock = socket.socket()
@@ -138,17 +147,15 @@ class _Server:
             "FAIRVIEW_TOKEN_SIGNING_KEY": KEY,
             "FAIRVIEW_SQLITE_SYNCHRONOUS": "FULL",
         }
+        command = (
+            [*_UVICORN, "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+            if self.shared_socket
+            else ["-m", "fairview", "serve"]
+        )
+        if self.shared_socket:  # uvicorn's processes would each migrate, racing
+            subprocess.run([sys.executable, "-m", "fairview", "migrate"], env=env, check=True)
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fairview",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(self.workers),
-            ],
+            [sys.executable, *command, "--port", str(port), "--workers", str(self.workers)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

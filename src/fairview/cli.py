@@ -45,20 +45,15 @@ def serve(
         int, typer.Option(min=1, max=64, help="Server processes; one per core is a good start.")
     ] = 1,
 ) -> None:
-    """Serve the HTTP API (OpenAPI docs at /docs). Access logs are off: no client addresses."""
-    import uvicorn
+    """Serve the HTTP API (OpenAPI docs at /docs). Access logs are off: no client addresses.
+
+    With several workers each process listens on its own socket (SO_REUSEPORT), so
+    the kernel spreads connections evenly over them.
+    """
+    from fairview.api.server import serve as run_server
 
     _settings()  # fail here, with a clear message, on a bad configuration
-    uvicorn.run(
-        "fairview.api.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-    )
+    run_server(host, port, workers)
 
 
 @app.command()

@@ -9,11 +9,13 @@ delivery records both go through one of these.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 log = logging.getLogger("fairview.groupcommit")
@@ -21,6 +23,17 @@ log = logging.getLogger("fairview.groupcommit")
 J = TypeVar("J")
 R = TypeVar("R")
 _STOP = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Awaiting(Generic[R]):
+    """A caller on an event loop, waiting for its job's result."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[R]
+
+
+_Waiter = Future[R] | _Awaiting[R]
 
 
 class GroupCommit(Generic[J, R]):
@@ -44,7 +57,7 @@ class GroupCommit(Generic[J, R]):
         self._max = max_group
         self._failure = failure
         self._name = name
-        self._queue: queue.SimpleQueue[tuple[J, Future[R]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[J, _Waiter[R]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -60,7 +73,13 @@ class GroupCommit(Generic[J, R]):
         return self.submit(job).result()
 
     async def run_async(self, job: J) -> R:
-        return await asyncio.wrap_future(self.submit(job))
+        """Submit and wait on an event loop. The writer wakes each loop once per group
+        (one `call_soon_threadsafe` for all of that loop's callers), not once per job."""
+        self._ensure_started()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._queue.put((job, _Awaiting(loop, future)))
+        return await future
 
     def close(self) -> None:
         with self._lock:
@@ -100,13 +119,31 @@ class GroupCommit(Generic[J, R]):
             if stop:
                 return
 
-    def _commit(self, group: list[tuple[J, Future[R]]]) -> None:
+    def _commit(self, group: list[tuple[J, _Waiter[R]]]) -> None:
         try:
-            results = self._commit_jobs([job for job, _ in group])
+            results: Sequence[R | None] = self._commit_jobs([job for job, _ in group])
+            failed = False
         except Exception:  # every waiting caller learns that nothing was stored
             log.exception("%s: a group of %d jobs was not stored", self._name, len(group))
-            for _, future in group:
+            results, failed = [None] * len(group), True
+        on_loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[R], R | None]]] = {}
+        for (_, waiter), result in zip(group, results, strict=True):
+            if isinstance(waiter, _Awaiting):
+                on_loops.setdefault(waiter.loop, []).append((waiter.future, result))
+            elif failed:
+                waiter.set_exception(self._failure())
+            else:
+                waiter.set_result(result)  # type: ignore[arg-type]
+        for loop, waiting in on_loops.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(self._settle, waiting, failed)
+
+    def _settle(self, waiting: list[tuple[asyncio.Future[R], R | None]], failed: bool) -> None:
+        """On a caller's loop: hand each waiting caller its result."""
+        for future, result in waiting:
+            if future.cancelled():
+                continue
+            if failed:
                 future.set_exception(self._failure())
-            return
-        for (_, future), result in zip(group, results, strict=True):
-            future.set_result(result)
+            else:
+                future.set_result(result)  # type: ignore[arg-type]

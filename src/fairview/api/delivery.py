@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from pydantic import ValidationError
 
-from fairview.api.deps import Services, ServicesDep
+from fairview.api.deps import Services, ServicesDep, services_of
+from fairview.api.direct import DirectRoute
 from fairview.api.errors import body_error
 from fairview.api.responses import JSONBytes
 from fairview.api.schemas import (
@@ -25,6 +26,9 @@ from fairview.serve.decide import AdRequest, ServedAd
 from fairview.serve.why import CHANGE_PATH, HOW_TO_CHANGE, explain
 
 router = APIRouter(prefix="/v1")
+player = APIRouter(prefix="/v1", route_class=DirectRoute)
+"""The routes called on every ad; the application includes them first (fewer routes
+to match) and they take the request alone (`DirectRoute`)."""
 
 _DECISION_BODY: dict[str, Any] = {
     "required": True,
@@ -47,12 +51,12 @@ _EVENTS_BODY: dict[str, Any] = {
 }
 
 
-@router.post(
+@player.post(
     "/decisions",
     response_model=DecisionResponse,
     openapi_extra={"requestBody": _DECISION_BODY},
 )
-async def decide(request: Request, services: ServicesDep) -> JSONBytes:
+async def decide(request: Request) -> JSONBytes:
     """Decide what the viewer's signals allow, then choose ads; each carries a signed token.
 
     GPC comes from the `Sec-GPC` header (read by middleware), never from the body.
@@ -63,6 +67,7 @@ async def decide(request: Request, services: ServicesDep) -> JSONBytes:
         body = DecisionRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise body_error(exc) from None
+    services = services_of(request)
     device = body.device or device_class(request.headers.get("user-agent"))
     taxonomy = content_taxonomy()
     signals = RawSignals(
@@ -173,12 +178,13 @@ def why_public(services: Services, delivery: DeliveryRecord) -> WhyPublic:
     )
 
 
-@router.post("/events", openapi_extra={"requestBody": _EVENTS_BODY})
-async def collect(request: Request, services: ServicesDep) -> JSONBytes:
+@player.post("/events", openapi_extra={"requestBody": _EVENTS_BODY})
+async def collect(request: Request) -> JSONBytes:
     """Append a batch of playback events; answers accepted / duplicate / rejected per event.
 
     The response is sent only after the accepted events are durably committed.
     """
     body = await request.body()
+    services = services_of(request)
     result = await services.collector.ingest(body, services.clock.now_ms())
     return JSONBytes(result.to_json())

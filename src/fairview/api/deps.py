@@ -41,10 +41,15 @@ class Services:
     viewers: ViewerTokens
 
 
-async def _services(request: Request) -> Services:
-    # async so that FastAPI does not hop to a worker thread just to read app state
+def services_of(request: Request) -> Services:
+    """The application's services (for endpoints that take the request alone)."""
     services: Services = request.app.state.services
     return services
+
+
+async def _services(request: Request) -> Services:
+    # async so that FastAPI does not hop to a worker thread just to read app state
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(_services)]

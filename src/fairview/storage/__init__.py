@@ -44,6 +44,7 @@ class Store:
     def close(self) -> None:
         if self.checkpointer is not None:
             self.checkpointer.close()
+        self.deliveries.close()
         self.engine.dispose()
 
 

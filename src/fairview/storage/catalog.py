@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Row, func, insert, or_, select, update
+from sqlalchemy import BindParameter, Engine, Row, bindparam, func, insert, or_, select, update
 
 from fairview.domain import (
     NO_TARGETING,
@@ -65,6 +66,9 @@ class Catalog:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._write = writer(engine)
+        self._parsed: dict[tuple[Any, ...], Any] = {}
+        """The last `candidates` rows and their records: an unchanged row is not parsed
+        again, and an unchanged catalog gives back the very same records."""
 
     def create_advertiser(
         self, name: str, currency: str, now_ms: int
@@ -268,33 +272,28 @@ class Catalog:
             return [CreativeRecord(*row) for row in conn.execute(query)]
 
     def candidates(self, now_ms: int, day: str) -> list[Candidate]:
-        """Active campaigns in flight with total and today's budget left and a creative."""
-        day_spent = (
-            select(CampaignDaySpend.spent)
-            .where(CampaignDaySpend.campaign_id == Campaign.id, CampaignDaySpend.day == day)
-            .scalar_subquery()
-        )
-        query = (
-            select(*_CAMPAIGN_COLUMNS)
-            .where(
-                Campaign.status == "active",
-                Campaign.starts_ms <= now_ms,
-                Campaign.ends_ms > now_ms,
-                Campaign.spent < Campaign.budget_total,
-                or_(
-                    Campaign.budget_daily.is_(None),
-                    func.coalesce(day_spent, 0) < Campaign.budget_daily,
-                ),
-            )
-            .order_by(Campaign.id)
-        )
-        creatives_query = select(*_CREATIVE_COLUMNS).order_by(Creative.created_ms, Creative.id)
+        """Active campaigns in flight with total and today's budget left and a creative.
+
+        Each server process calls this every second, so it is cheap: two statements
+        built once, rows fetched in one call, and only rows that changed parsed again.
+        """
+        parsed, kept = self._parsed, {}
+
+        def record(row: tuple[Any, ...], make: Callable[[tuple[Any, ...]], Any]) -> Any:
+            found = kept[row] = parsed.get(row) or make(row)
+            return found
+
+        at = {"now": now_ms, "day": day}
         with self._engine.connect() as conn:
-            campaigns = [_campaign(row) for row in conn.execute(query)]
-            wanted = {c.id for c in campaigns}
-            by_campaign: dict[str, list[CreativeRecord]] = {}
-            for row in conn.execute(creatives_query.where(Creative.campaign_id.in_(wanted))):
-                by_campaign.setdefault(row.campaign_id, []).append(CreativeRecord(*row))
+            # plain tuples: hashed and compared in C when looked up in `parsed`
+            campaign_rows = list(map(tuple, conn.execute(_SERVING_CAMPAIGNS, at).all()))
+            creative_rows = list(map(tuple, conn.execute(_SERVING_CREATIVES, at).all()))
+        campaigns: list[CampaignRecord] = [record(row, _campaign) for row in campaign_rows]
+        by_campaign: dict[str, list[CreativeRecord]] = {}
+        for row in creative_rows:
+            creative: CreativeRecord = record(row, lambda v: CreativeRecord(*v))
+            by_campaign.setdefault(creative.campaign_id, []).append(creative)
+        self._parsed = kept
         return [Candidate(c, tuple(by_campaign[c.id])) for c in campaigns if c.id in by_campaign]
 
 
@@ -324,12 +323,34 @@ _CREATIVE_COLUMNS = (
 )
 
 
+_NOW: BindParameter[int] = bindparam("now")
+_DAY_SPENT = (
+    select(CampaignDaySpend.spent)
+    .where(CampaignDaySpend.campaign_id == Campaign.id, CampaignDaySpend.day == bindparam("day"))
+    .scalar_subquery()
+)
+_SERVING = (
+    Campaign.status == "active",
+    Campaign.starts_ms <= _NOW,
+    Campaign.ends_ms > _NOW,
+    Campaign.spent < Campaign.budget_total,
+    or_(Campaign.budget_daily.is_(None), func.coalesce(_DAY_SPENT, 0) < Campaign.budget_daily),
+)
+_SERVING_CAMPAIGNS = select(*_CAMPAIGN_COLUMNS).where(*_SERVING).order_by(Campaign.id)
+_SERVING_CREATIVES = (
+    select(*_CREATIVE_COLUMNS)
+    .where(Creative.campaign_id.in_(select(Campaign.id).where(*_SERVING)))
+    .order_by(Creative.created_ms, Creative.id)
+)
+"""What may serve at `now` on `day` (bound when executed), and the creatives of it."""
+
+
 def targeting_from_json(text: str) -> Targeting:
     """A campaign's stored targeting column."""
     return Targeting.from_json(orjson.loads(text)) if text != "{}" else Targeting()
 
 
-def _campaign(row: Row[*tuple[Any, ...]]) -> CampaignRecord:
+def _campaign(row: Row[*tuple[Any, ...]] | tuple[Any, ...]) -> CampaignRecord:
     v = tuple(row)
     targeting = targeting_from_json(v[12])
     return CampaignRecord(

@@ -39,6 +39,10 @@ _LATEST = (
 )
 
 
+EVIDENCE_COLUMNS = tuple(f.name for f in fields(ConsentEvidence))
+"""The consent_records columns a piece of evidence fills (the id is generated)."""
+
+
 def evidence_rows(evidence: Iterable[ConsentEvidence]) -> list[dict[str, object]]:
     return [{f.name: getattr(e, f.name) for f in fields(ConsentEvidence)} for e in evidence]
 

@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
 from fairview.domain import DeliveryRecord
-from fairview.storage.consents import ConsentEvidence, evidence_rows
-from fairview.storage.dialect import insert_sql
-from fairview.storage.engine import writer
-from fairview.storage.schema import ConsentRecord, Delivery
+from fairview.storage.consents import EVIDENCE_COLUMNS, ConsentEvidence
+from fairview.storage.engine import DedicatedWriter
+from fairview.storage.schema import Delivery
 
 _COLUMNS = (
     Delivery.id,
@@ -49,7 +48,14 @@ _SETTLEMENT_COLUMNS = ("delivery_id", "issued_ms", "event_count", "max_seq", "te
 class Deliveries:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._write = writer(engine)
+        # Every ad decision records here: one connection kept open, driver-level SQL.
+        self._write = DedicatedWriter(engine)
+        self._insert_deliveries = self._write.insert_sql("deliveries", _DELIVERY_COLUMNS)
+        self._insert_settlements = self._write.insert_sql("settlements", _SETTLEMENT_COLUMNS)
+        self._insert_evidence = self._write.insert_sql("consent_records", EVIDENCE_COLUMNS)
+
+    def close(self) -> None:
+        self._write.close()
 
     def record(self, delivery: DeliveryRecord) -> None:
         """Store the delivery and open its settlement, in one transaction."""
@@ -80,15 +86,15 @@ class Deliveries:
             for d in deliveries
         ]
         settlements = [(d.id, d.issued_ms, 0, -1, False) for d in deliveries]
-        with self._write.begin() as conn:
+        with self._write.transaction() as cursor:
             if rows:
-                # Plain executemany: one decision's rows are recorded on every request.
-                conn.exec_driver_sql(insert_sql(conn, "deliveries", _DELIVERY_COLUMNS), rows)
-                conn.exec_driver_sql(
-                    insert_sql(conn, "settlements", _SETTLEMENT_COLUMNS), settlements
-                )
+                cursor.executemany(self._insert_deliveries, rows)
+                cursor.executemany(self._insert_settlements, settlements)
             if evidence:
-                conn.execute(insert(ConsentRecord), evidence_rows(evidence))
+                cursor.executemany(
+                    self._insert_evidence,
+                    [tuple(getattr(e, c) for c in EVIDENCE_COLUMNS) for e in evidence],
+                )
 
     def get(self, delivery_id: str) -> DeliveryRecord | None:
         with self._engine.connect() as conn:

@@ -55,6 +55,11 @@ def serialise_appends(conn: Connection) -> None:
 
 def insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:
     """A driver-level INSERT for executemany (the hot paths skip SQLAlchemy's compiler)."""
-    marker = "%s" if conn.dialect.name == "postgresql" else "?"
+    return insert_sql_for(conn.dialect.name, table, columns)
+
+
+def insert_sql_for(dialect: str, table: str, columns: Sequence[str]) -> str:
+    """`insert_sql` for a dialect named "postgresql" or "sqlite"."""
+    marker = "%s" if dialect == "postgresql" else "?"
     values = ", ".join([marker] * len(columns))
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"

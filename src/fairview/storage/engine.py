@@ -6,7 +6,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
+
+from fairview.storage.dialect import insert_sql_for
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 log = logging.getLogger("fairview.storage")
@@ -86,8 +88,7 @@ class Writer:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine.execution_options(immediate=True)
-        database = engine.url.database if engine.dialect.name == "sqlite" else None
-        self._lock_path = None if database in (None, "", ":memory:") else f"{database}.writer-lock"
+        self._lock_path = _writer_lock_path(engine)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -107,9 +108,92 @@ class Writer:
             os.close(fd)  # closing releases the lock
 
 
+def _writer_lock_path(engine: Engine) -> str | None:
+    """The file every writer of a SQLite file locks first (None: no file, or not SQLite)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    return None if database in (None, "", ":memory:") else f"{database}.writer-lock"
+
+
 def writer(engine: Engine) -> Writer:
     """Write transactions on `engine`."""
     return Writer(engine)
+
+
+class DedicatedWriter:
+    """Write transactions for one hot append path, on one connection kept open.
+
+    `Writer.begin` checks a connection out of the pool, runs SQLAlchemy's transaction
+    events and resets the connection on check-in: about 0.25 ms of CPU per transaction,
+    which a path committing on every ad decision pays hundreds of times a second. This
+    keeps one pooled DB-API connection (and, on SQLite, the writer-lock file) open and
+    hands out its cursor inside BEGIN … COMMIT. Callers are serialised by a lock: the
+    path it serves has one writer thread (a group commit). A connection that fails is
+    invalidated and replaced by the next transaction.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._lock_path = _writer_lock_path(engine)
+        self._lock = threading.Lock()
+        self._connection: Any = None
+        self._lock_fd: int | None = None
+
+    def insert_sql(self, table: str, columns: Sequence[str]) -> str:
+        """A driver-level INSERT for this connection's `executemany`."""
+        return insert_sql_for(self._engine.dialect.name, table, columns)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A DB-API cursor inside a write transaction, committed when the block ends."""
+        with self._lock:
+            if self._connection is None:
+                self._connection = self._engine.raw_connection()
+            connection = self._connection
+            with self._exclusive():
+                cursor = connection.cursor()
+                try:
+                    if self._sqlite:
+                        cursor.execute("BEGIN IMMEDIATE")
+                    yield cursor
+                    if self._sqlite:
+                        cursor.execute("COMMIT")
+                    else:
+                        connection.commit()
+                except BaseException:
+                    self._abandon(connection)
+                    raise
+                finally:
+                    cursor.close()
+
+    def _abandon(self, connection: Any) -> None:
+        try:
+            connection.rollback()
+        except Exception:  # a broken connection: never reuse it
+            connection.invalidate()
+            self._connection = None
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        if self._lock_path is None:
+            yield
+            return
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # blocks without holding the GIL
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()  # back to the pool
+                self._connection = None
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
 
 class Checkpointer:
