@@ -254,10 +254,25 @@ def _http(
         )
         for r in requests
     ]
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp, _Server(Path(tmp), 2, None) as port:
-        base = f"http://127.0.0.1:{port}"
-        _create_over_http(base, specs)
+    results = _http_run(specs, bodies, seconds, shared_socket=False)
+    results["baseline_shared_socket"] = _http_run(specs, bodies, seconds, shared_socket=True)
+    return results
+
+
+def _http_run(
+    specs: list[tuple[CampaignSpec, list[float]]],
+    bodies: list[bytes],
+    seconds: float,
+    *,
+    shared_socket: bool,
+) -> dict[str, Any]:
+    """One server (a fresh database), the same sequence of loads for either kind."""
+    results: dict[str, Any] = {}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _Server(Path(tmp), 2, None, shared_socket=shared_socket) as port,
+    ):
+        _create_over_http(f"http://127.0.0.1:{port}", specs)
         time.sleep(1.2)  # both workers' campaign indexes refresh
         for connections in (8, 16):
             trials = [_load(port, bodies, seconds, connections) for _ in range(TRIALS)]
@@ -271,19 +286,6 @@ def _http(
         results["open_loop"] = {
             **median,
             "trials": [[t["decisions_per_s"], t["p99_ms"]] for t in trials],
-        }
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        _Server(Path(tmp), 2, None, shared_socket=True) as port,
-    ):
-        _create_over_http(f"http://127.0.0.1:{port}", specs)
-        time.sleep(1.2)
-        trials = [_load(port, bodies, seconds, 16) for _ in range(TRIALS)]
-        median = sorted(trials, key=lambda t: t["decisions_per_s"])[TRIALS // 2]
-        results["baseline_shared_socket"] = {
-            **median,
-            "trials": [[t["decisions_per_s"], t["p99_ms"]] for t in trials],
-            "open_loop": _open_loop(port, bodies),
         }
     return results
 

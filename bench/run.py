@@ -184,12 +184,15 @@ def _decisions(d: dict[str, Any]) -> str:
             ("with a viewer key", d["with_viewer"]),
         )
     )
+    base = d["http"]["baseline_shared_socket"]
     http = "\n".join(
-        f"| {h['connections']} | {h['decisions_per_s']:,} | {h['p50_ms']} | {h['p99_ms']} | "
+        f"| {label} | {h['connections']} | {h['decisions_per_s']:,} | {h['p50_ms']} | "
+        f"{h['p99_ms']} | "
         + ", ".join(f"{rate:,} @ {p99}" for rate, p99 in h.get("trials", ()))
         + " |"
-        for key, h in d["http"].items()
-        if key != "open_loop"
+        for label, run in (("fairview serve", d["http"]), ("baseline", base))
+        for key, h in run.items()
+        if key in ("8", "16")
     )
     rec = d["record"]
     record = "\n".join(
@@ -200,12 +203,19 @@ def _decisions(d: dict[str, Any]) -> str:
             ("fairview: time-ordered ids, checkpoint in the background", "fairview"),
         )
     )
-    o = d["http"]["open_loop"]
+    o, bo = d["http"]["open_loop"], base["open_loop"]
     met = (
         o["decisions_per_s"] >= d["target_http_per_s"] * 0.99
         and o["p99_ms"] <= d["target_http_p99_ms"]
     )
-    open_trials = ", ".join(f"{rate:,} @ {p99}" for rate, p99 in o["trials"])
+    open_rows = "\n".join(
+        f"| {label} | {x['offered_per_s']:,} | {x['decisions_per_s']:,} | {x['requests']:,} | "
+        f"{x['p50_ms']} | {x['p99_ms']} | {x['p999_ms']} | {x['late_sends']} | "
+        f"{x['cpu_idle_pct']} % | "
+        + ", ".join(f"{rate:,} @ {p99}" for rate, p99 in x["trials"])
+        + " |"
+        for label, x in (("fairview serve", o), ("baseline", bo))
+    )
     return f"""## Ad decisions
 
 {d["campaigns"]} active campaigns with varied targeting (regions, topics, devices, dayparts,
@@ -230,12 +240,17 @@ holding {rec["baseline"]["prefill"]:,} deliveries (synchronous=FULL):
 |---|---:|---:|---:|---:|
 {record}
 
-Over HTTP (`fairview serve --workers 2`, `POST /v1/decisions`, contextual requests, load
-generator on the same two cores; 3 trials of 5 s per row, the median trial by throughput is
-shown with its latencies, every trial is listed as decisions/s @ p99 ms):
+Over HTTP: `POST /v1/decisions` with contextual requests, two server processes, and the
+load generator (bench/loadgen.py, uvloop) on the same two cores. `fairview serve
+--workers 2` gives each process its own listening socket (SO_REUSEPORT), so the kernel
+spreads connections over them. The baseline, run in the same way right after it on a
+fresh database, is uvicorn's own `--workers 2`: one listening socket shared by both
+processes, which is how fairview served before. 3 trials of 5 s per row; the median
+trial by throughput is shown with its latencies, and every trial is listed as
+decisions/s @ p99 ms:
 
-| connections | decisions/s | p50 ms | p99 ms | trials |
-|---:|---:|---:|---:|---|
+| server | connections | decisions/s | p50 ms | p99 ms | trials |
+|---|---:|---:|---:|---:|---|
 {http}
 
 Closed loop measures capacity: each connection waits for its answer before it sends
@@ -245,11 +260,13 @@ The target as stated — a throughput *at* a latency — is measured open loop: 
 are sent at a fixed {o["offered_per_s"]:,}/s for {o["seconds"]:g} s whatever the server does
 ({o["connections"]} connections available), and each latency runs from the request's
 scheduled send time, so a stall counts against every request it delays (wrk2's
-correction for coordinated omission). 3 trials; the median by p99 is shown.
+correction for coordinated omission). The load generator runs without cyclic garbage
+collection while it measures, so its own pauses are not counted as the server's. 3
+trials; the median by p99 is shown.
 
-| offered/s | answered/s | requests | p50 ms | p99 ms | p99.9 ms | sent late | CPU idle | trials (answered/s @ p99) |
-|---:|---:|---:|---:|---:|---:|---:|---:|---|
-| {o["offered_per_s"]:,} | {o["decisions_per_s"]:,} | {o["requests"]:,} | {o["p50_ms"]} | {o["p99_ms"]} | {o["p999_ms"]} | {o["late_sends"]} | {o["cpu_idle_pct"]} % | {open_trials} |
+| server | offered/s | answered/s | requests | p50 ms | p99 ms | p99.9 ms | sent late | CPU idle | trials (answered/s @ p99) |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---|
+{open_rows}
 
 Target: ≥ {d["target_http_per_s"]:,} decisions/s at p99 ≤ {d["target_http_p99_ms"]} ms —
 **{"met" if met else "not met"}** in this run (open loop).

@@ -56,7 +56,7 @@ def test_pacing_inputs_count_todays_pending_deliveries_and_spend(store: Store) -
     for n in range(3):
         delivery(store, camp, creative, n=n)
     delivery(store, camp, creative, n=9, issued_ms=T0 - DAY_MS)  # yesterday
-    got = store.settlement.pacing_inputs(day_of(T0), T0 - T0 % DAY_MS)[camp.id]
+    got = store.settlement.pacing_inputs(day_of(T0))[camp.id]
     assert (got.pending_today, got.spent_today, got.settled, got.settled_amount) == (3, 0, 0, 0)
 
 

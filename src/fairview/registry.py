@@ -418,6 +418,7 @@ NOT_PERSONAL: dict[str, tuple[str, ...]] = {
         "payer",
     ),
     "campaign_day_spend": ("campaign_id", "day", "spent"),
+    "campaign_day_counts": ("campaign_id", "day", "issued", "settled", "settled_amount"),
     "creatives": ("id", "campaign_id", "name", "duration_ms", "media_url", "created_ms"),
     "deliveries": ("id", "campaign_id", "creative_id", "duration_ms", "conflict"),
     "events": ("pos",),

@@ -34,7 +34,6 @@ from fairview.groupcommit import GroupCommit
 from fairview.pseudonym import Pseudonymiser
 from fairview.serve.index import CampaignIndex
 from fairview.serve.pacing import (
-    DAY_MS,
     UPDATE_INTERVAL_S,
     Pacer,
     in_flight_estimate,
@@ -423,8 +422,7 @@ class Decider:
 
     def _pace(self, pacer: Pacer, index: CampaignIndex, now_ms: int, day: str) -> None:
         """Re-evaluate every campaign's throttle from ledger spend and what is in flight."""
-        start = now_ms - now_ms % DAY_MS
-        inputs = self._store.settlement.pacing_inputs(day, start)
+        inputs = self._store.settlement.pacing_inputs(day)
         goals, spent, in_flight = [], {}, {}
         for candidate in index.candidates:
             c = candidate.campaign

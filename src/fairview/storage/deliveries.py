@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, select
 
+from fairview.clock import day_of
 from fairview.domain import DeliveryRecord
 from fairview.storage.consents import EVIDENCE_COLUMNS, ConsentEvidence
 from fairview.storage.engine import DedicatedWriter
@@ -45,6 +47,12 @@ _DELIVERY_COLUMNS = (
 _SETTLEMENT_COLUMNS = ("delivery_id", "issued_ms", "event_count", "max_seq", "terminal")
 
 
+def _issued_per_day(deliveries: Sequence[DeliveryRecord]) -> list[tuple[str, str, int]]:
+    """(campaign, day of issue, deliveries) for the pacing counts."""
+    issued = Counter((d.campaign_id, day_of(d.issued_ms)) for d in deliveries)
+    return [(campaign, day, n) for (campaign, day), n in issued.items()]
+
+
 class Deliveries:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -53,6 +61,12 @@ class Deliveries:
         self._insert_deliveries = self._write.insert_sql("deliveries", _DELIVERY_COLUMNS)
         self._insert_settlements = self._write.insert_sql("settlements", _SETTLEMENT_COLUMNS)
         self._insert_evidence = self._write.insert_sql("consent_records", EVIDENCE_COLUMNS)
+        marker = self._write.marker
+        self._count_issued = (
+            "INSERT INTO campaign_day_counts (campaign_id, day, issued, settled, settled_amount) "
+            f"VALUES ({marker}, {marker}, {marker}, 0, 0) ON CONFLICT (campaign_id, day) "
+            "DO UPDATE SET issued = campaign_day_counts.issued + excluded.issued"
+        )
 
     def close(self) -> None:
         self._write.close()
@@ -90,6 +104,8 @@ class Deliveries:
             if rows:
                 cursor.executemany(self._insert_deliveries, rows)
                 cursor.executemany(self._insert_settlements, settlements)
+                # sorted: concurrent PostgreSQL writers lock the count rows in one order
+                cursor.executemany(self._count_issued, sorted(_issued_per_day(deliveries)))
             if evidence:
                 cursor.executemany(
                     self._insert_evidence,

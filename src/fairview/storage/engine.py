@@ -139,6 +139,11 @@ class DedicatedWriter:
         self._connection: Any = None
         self._lock_fd: int | None = None
 
+    @property
+    def marker(self) -> str:
+        """The driver's parameter marker."""
+        return "?" if self._sqlite else "%s"
+
     def insert_sql(self, table: str, columns: Sequence[str]) -> str:
         """A driver-level INSERT for this connection's `executemany`."""
         return insert_sql_for(self._engine.dialect.name, table, columns)

@@ -85,6 +85,20 @@ class CampaignDaySpend(Base):
     spent: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class CampaignDayCount(Base):
+    """Per campaign and day of issue: deliveries issued, how many of them have settled,
+    and what those were charged (billed plus unbilled). The decision and settlement
+    transactions add to these as they write, so pacing reads one row per campaign and
+    day instead of counting deliveries (which grew with every ad served)."""
+
+    __tablename__ = "campaign_day_counts"
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    issued: Mapped[int] = mapped_column(BigInteger, default=0)
+    settled: Mapped[int] = mapped_column(BigInteger, default=0)
+    settled_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class Creative(Base):
     __tablename__ = "creatives"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

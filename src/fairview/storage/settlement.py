@@ -8,6 +8,7 @@ worker killed mid-batch leave the same ledger.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -28,11 +29,12 @@ from fairview.attention.events import TERMINAL_TYPES
 from fairview.attention.verdict import Verdict
 from fairview.clock import day_of
 from fairview.domain import BillingModel, unit_charge
-from fairview.storage.dialect import insert_ignore
+from fairview.storage.dialect import insert_ignore, upsert
 from fairview.storage.engine import writer
 from fairview.storage.eventlog import LogHead
 from fairview.storage.schema import (
     Campaign,
+    CampaignDayCount,
     CampaignDaySpend,
     ConsumerOffset,
     Delivery,
@@ -131,36 +133,31 @@ class SettlementStore:
                 for r in conn.execute(query)
             ]
 
-    def pacing_inputs(self, day: str, day_start_ms: int) -> dict[str, PacingInputs]:
+    def pacing_inputs(self, day: str) -> dict[str, PacingInputs]:
         """What the pacer reads per campaign: spend today and before, and what is in flight.
 
         Charges land on the day a delivery was issued, so today's in-flight cost comes
-        from today's deliveries that have not settled yet.
+        from today's deliveries that have not settled yet. All of it is read from
+        per-campaign, per-day counts (`campaign_day_counts`), never by counting
+        deliveries, so the cost does not grow with the traffic.
         """
-        pending = (
-            select(Delivery.campaign_id, func.count())
-            .join(Settlement, Settlement.delivery_id == Delivery.id)
-            .where(Settlement.settled_ms.is_(None), Delivery.issued_ms >= day_start_ms)
-            .group_by(Delivery.campaign_id)
-        )
-        settled = (
-            select(Delivery.campaign_id, func.count())
-            .join(Settlement, Settlement.delivery_id == Delivery.id)
-            .where(Settlement.settled_ms.is_not(None))
-            .group_by(Delivery.campaign_id)
-        )
-        charged = select(
-            LedgerEntry.campaign_id, func.sum(LedgerEntry.amount + LedgerEntry.unbilled_amount)
-        ).group_by(LedgerEntry.campaign_id)
+        counts = CampaignDayCount
         today = select(CampaignDaySpend.campaign_id, CampaignDaySpend.spent).where(
             CampaignDaySpend.day == day
         )
+        pending = select(counts.campaign_id, counts.issued - counts.settled).where(
+            counts.day == day
+        )
+        settled = select(
+            counts.campaign_id, func.sum(counts.settled), func.sum(counts.settled_amount)
+        ).group_by(counts.campaign_id)
         with self._engine.connect() as conn:
             totals = {r[0]: r[1] for r in conn.execute(select(Campaign.id, Campaign.spent))}
             spent_today = {r[0]: r[1] for r in conn.execute(today)}
             in_flight = {r[0]: r[1] for r in conn.execute(pending)}
-            n_settled = {r[0]: r[1] for r in conn.execute(settled)}
-            amounts = {r[0]: r[1] for r in conn.execute(charged)}
+            n_settled, amounts = {}, {}
+            for cid, n, amount in conn.execute(settled):
+                n_settled[cid], amounts[cid] = n, amount
         return {
             cid: PacingInputs(
                 spent_today=int(spent_today.get(cid, 0)),
@@ -227,7 +224,8 @@ class SettlementStore:
             if mine:
                 conn.execute(_CLOSE, [_close_params(d.id, v, now_ms) for d, v in mine])
             billable = [(d, k) for d, v in mine if (k := _billable_kind(d.billing_model, v))]
-            charged, over = _charge_all(conn, billable, now_ms) if billable else (0, 0)
+            charged, over, amounts = _charge_all(conn, billable, now_ms) if billable else (0, 0, {})
+            _count_settled(conn, [d for d, _ in mine], amounts)
         return Posted(len(mine), charged, over)
 
 
@@ -328,10 +326,35 @@ class _Budget:
     daily: int | None
 
 
+def _count_settled(
+    conn: Connection, settled: list[DueDelivery], amounts: dict[tuple[str, str], int]
+) -> None:
+    """Add settled deliveries and their charges to the pacing counts (by day of issue)."""
+    per_day = Counter((d.campaign_id, day_of(d.issued_ms)) for d in settled)
+    rows = [
+        {
+            "campaign_id": c,
+            "day": day,
+            "issued": 0,
+            "settled": n,
+            "settled_amount": amounts.get((c, day), 0),
+        }
+        for (c, day), n in sorted(per_day.items())  # one lock order for concurrent settlers
+    ]
+    if rows:
+        table = table_of(CampaignDayCount)
+        conn.execute(
+            upsert(conn, table, ["campaign_id", "day"], add=["settled", "settled_amount"]), rows
+        )
+
+
 def _charge_all(
     conn: Connection, billable: list[tuple[DueDelivery, str]], now_ms: int
-) -> tuple[int, int]:
+) -> tuple[int, int, dict[tuple[str, str], int]]:
     """Ledger entries for `billable`, in order; budgets move with them and never past a cap.
+
+    Returns how many were charged, how many hit a cap, and what was charged (billed plus
+    unbilled) per campaign and day of issue.
 
     Campaign rows are locked for the transaction (SQLite: the write lock; PostgreSQL:
     FOR UPDATE), so reading, computing and writing absolute values is safe.
@@ -340,9 +363,11 @@ def _charge_all(
     days = _day_spend(conn, budgets, sorted({day_of(d.issued_ms) for d, _ in billable}))
     entries = []
     charged = over = 0
+    amounts: Counter[tuple[str, str]] = Counter()
     for due, kind in billable:
         b, day = budgets[due.campaign_id], day_of(due.issued_ms)
         amount = unit_charge(b.model, b.bid, b.units)
+        amounts[(due.campaign_id, day)] += amount  # billed or not, as the ledger keeps it
         spent_today = days.get((due.campaign_id, day), 0)
         fits = b.spent + amount <= b.total and (b.daily is None or spent_today + amount <= b.daily)
         if fits:
@@ -371,7 +396,7 @@ def _charge_all(
     )
     for (cid, day), spent in days.items():
         _set_day_spend(conn, cid, day, spent)
-    return charged, over
+    return charged, over, dict(amounts)
 
 
 def _budgets(conn: Connection, campaign_ids: list[str]) -> dict[str, _Budget]:
