@@ -245,7 +245,9 @@ load generator (bench/loadgen.py, uvloop) on the same two cores. `fairview serve
 --workers 2` gives each process its own listening socket (SO_REUSEPORT), so the kernel
 spreads connections over them. The baseline, run in the same way right after it on a
 fresh database, is uvicorn's own `--workers 2`: one listening socket shared by both
-processes, which is how fairview served before. 3 trials of 5 s per row; the median
+processes, which is how fairview served before. It differs in the process model only;
+every other change to the decision path is in both (docs/serving.md lists them, with
+what each was measured to save). 3 trials of 5 s per row; the median
 trial by throughput is shown with its latencies, and every trial is listed as
 decisions/s @ p99 ms:
 
