@@ -9,14 +9,14 @@ from fairview.clock import ShiftedClock, day_of
 from fairview.settle.worker import Settler
 from fairview.storage import Store
 from fairview.storage.engine import alembic_config
-from fairview.storage.schema import Campaign, CampaignDaySpend, Delivery, LedgerEntry, Settlement
-from fairview.storage.settlement import PacingInputs
+from fairview.storage.schema import Campaign, Delivery, LedgerEntry, Settlement
 
 from factories import DAY_MS, T0, campaign, delivery, watched
 
 
-def _recount(store: Store, day: str, day_start_ms: int) -> dict[str, PacingInputs]:
-    """The pacing inputs counted from the rows themselves (how pacing read them before)."""
+def _recount(store: Store, day_start_ms: int) -> dict[str, tuple[int, int, int]]:
+    """(pending today, settled, settled amount) per campaign, counted from the rows
+    themselves: how pacing read them before the counts."""
     pending = (
         select(Delivery.campaign_id, func.count())
         .join(Settlement, Settlement.delivery_id == Delivery.id)
@@ -32,25 +32,10 @@ def _recount(store: Store, day: str, day_start_ms: int) -> dict[str, PacingInput
     charged = select(
         LedgerEntry.campaign_id, func.sum(LedgerEntry.amount + LedgerEntry.unbilled_amount)
     ).group_by(LedgerEntry.campaign_id)
-    today = select(CampaignDaySpend.campaign_id, CampaignDaySpend.spent).where(
-        CampaignDaySpend.day == day
-    )
     with store.engine.connect() as conn:
-        totals = dict(conn.execute(select(Campaign.id, Campaign.spent)).all())
-        spent_today = dict(conn.execute(today).all())
-        in_flight = dict(conn.execute(pending).all())
-        n_settled = dict(conn.execute(settled).all())
-        amounts = dict(conn.execute(charged).all())
-    return {
-        cid: PacingInputs(
-            spent_today=int(spent_today.get(cid, 0)),
-            spent_before_today=int(total) - int(spent_today.get(cid, 0)),
-            pending_today=int(in_flight.get(cid, 0)),
-            settled=int(n_settled.get(cid, 0)),
-            settled_amount=int(amounts.get(cid) or 0),
-        )
-        for cid, total in totals.items()
-    }
+        campaigns = conn.execute(select(Campaign.id)).scalars().all()
+        found = [dict(conn.execute(q).all()) for q in (pending, settled, charged)]
+    return {c: tuple(int(f.get(c) or 0) for f in found) for c in campaigns}
 
 
 def _traffic(store: Store) -> None:
@@ -76,10 +61,13 @@ def _traffic(store: Store) -> None:
 def test_counts_agree_with_a_recount_of_deliveries_and_ledger(store: Store) -> None:
     _traffic(store)
     day = day_of(T0)
-    counted = store.settlement.pacing_inputs(day)
-    assert counted == _recount(store, day, T0 - T0 % DAY_MS)
-    assert any(p.pending_today for p in counted.values())
-    assert any(p.settled_amount for p in counted.values())
+    counted = {
+        c: (p.pending_today, p.settled, p.settled_amount)
+        for c, p in store.settlement.pacing_inputs(day).items()
+    }
+    assert counted == _recount(store, T0 - T0 % DAY_MS)
+    assert any(pending for pending, _, _ in counted.values())
+    assert any(amount for _, _, amount in counted.values())
 
 
 def test_the_migration_fills_the_counts_from_what_is_stored(store: Store) -> None:
