@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fairview.serve.decide import delivery_id
 from fairview.storage import open_store
+from fairview.storage.engine import Checkpointer
 
 from browser import wait_for
 
@@ -32,6 +33,39 @@ def test_a_server_store_checkpoints_in_the_background(tmp_path: Path) -> None:
     wait_for(checkpointed, 5, "the background checkpointer never caught up")
     store.close()
     assert not store.checkpointer._thread.is_alive()
+
+
+def test_the_log_starts_over_under_steady_writes(tmp_path: Path) -> None:
+    """PASSIVE checkpoints alone never restart a log that writers keep appending to;
+    past `restart_pages` the checkpointer restarts it under the writer lock."""
+    path = tmp_path / "f.sqlite3"
+    store = open_store(f"sqlite:///{path}", synchronous="NORMAL", background_checkpoint=True)
+    assert store.checkpointer is not None
+    store.checkpointer.close()  # rounds are run by hand below
+    checkpointer = Checkpointer(store.engine, interval_s=3600, restart_pages=100)
+    reader = store.engine.connect()  # an idle connection holds no snapshot
+
+    def wal_pages() -> int:
+        return int(reader.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1])
+
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x BLOB)")
+        conn.commit()
+        checkpointer.checkpoint()  # whatever the migrations left
+        conn.exec_driver_sql("INSERT INTO t VALUES (randomblob(8000))")
+        conn.commit()
+        assert checkpointer.checkpoint() is False  # a short log is only copied
+        for _ in range(60):  # each commit appends a few pages; nothing checkpoints
+            conn.exec_driver_sql("INSERT INTO t VALUES (randomblob(8000))")
+            conn.commit()
+        assert wal_pages() >= 100
+        assert checkpointer.checkpoint() is True
+        conn.exec_driver_sql("INSERT INTO t VALUES (randomblob(8000))")
+        conn.commit()
+    assert wal_pages() < 10  # the next commit wrote from the start of the log
+    reader.close()
+    checkpointer.close()
+    store.close()
 
 
 def test_other_stores_keep_sqlites_own_checkpoints(tmp_path: Path) -> None:

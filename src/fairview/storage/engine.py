@@ -92,11 +92,12 @@ class Writer:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        with self._exclusive(), self._engine.begin() as conn:
+        with self.exclusive(), self._engine.begin() as conn:
             yield conn
 
     @contextmanager
-    def _exclusive(self) -> Iterator[None]:
+    def exclusive(self) -> Iterator[None]:
+        """Hold the writer lock (no transaction): every writer of the file waits."""
         if self._lock_path is None:
             yield
             return
@@ -210,11 +211,31 @@ class Checkpointer:
     append to the WAL, and this thread runs a PASSIVE checkpoint (which never blocks
     readers or writers) every `interval_s`. A crash loses nothing: the WAL is
     replayed when the file is next opened.
+
+    PASSIVE alone lets the WAL grow without end under steady writes. SQLite starts the
+    log over only when a writer begins while every frame is already copied, and with
+    commits every millisecond there are always new frames. In a 60 s run at 2,000
+    decisions/s the WAL reached 650,000 pages (2.6 GB), and after about 40 s requests
+    waited up to a second. So once the WAL holds `restart_pages`, this thread takes the
+    writer lock (writers queue on it as for any commit), copies the few frames the
+    PASSIVE pass left, and RESTARTs the log: the next commit writes from its start. The
+    RESTART waits at most `restart_wait_ms` for readers still on the old log, and
+    otherwise tries again next time.
     """
 
-    def __init__(self, engine: Engine, *, interval_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        interval_s: float = 0.2,
+        restart_pages: int = 4000,
+        restart_wait_ms: int = 50,
+    ) -> None:
         self._engine = engine
+        self._writer = Writer(engine)
         self._interval_s = interval_s
+        self._restart_pages = restart_pages
+        self._restart_wait_ms = restart_wait_ms
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="fairview-checkpoint", daemon=True)
         self._thread.start()
@@ -222,10 +243,23 @@ class Checkpointer:
     def _loop(self) -> None:
         while not self._stop.wait(self._interval_s):
             try:
-                with self._engine.connect() as conn:
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").close()
+                self.checkpoint()
             except Exception:  # the next round tries again; the WAL only grows meanwhile
                 log.exception("WAL checkpoint failed")
+
+    def checkpoint(self) -> bool:
+        """One round; True when the log was restarted (the next commit writes from its start)."""
+        with self._engine.connect() as conn:
+            pages = int(conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1])
+            if pages < self._restart_pages:
+                return False
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={self._restart_wait_ms}").close()
+            try:
+                with self._writer.exclusive():
+                    busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)").one()[0]
+            finally:
+                conn.exec_driver_sql("PRAGMA busy_timeout=30000").close()
+            return not busy
 
     def close(self) -> None:
         self._stop.set()
