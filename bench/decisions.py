@@ -49,6 +49,9 @@ TRIALS = 3
 """HTTP trials per connection count; the median one (by throughput) is reported."""
 TARGET_RATE = 2_000
 OPEN_LOOP_S = 10.0
+SOAK_S = 60.0
+"""One longer open-loop run at the target rate, after the trials: the database grows by
+120,000 deliveries during it, and the WAL restarts and pacing updates fall inside it."""
 OPEN_LOOP_CONNECTIONS = 32
 
 
@@ -287,16 +290,18 @@ def _http_run(
             **median,
             "trials": [[t["decisions_per_s"], t["p99_ms"]] for t in trials],
         }
+        if not shared_socket:
+            results["soak"] = _open_loop(port, bodies, seconds=SOAK_S)
     return results
 
 
-def _open_loop(port: int, bodies: list[bytes]) -> dict[str, Any]:
+def _open_loop(port: int, bodies: list[bytes], seconds: float = OPEN_LOOP_S) -> dict[str, Any]:
     load = post_at_rate(
         port,
         "/v1/decisions",
         bodies,
         TARGET_RATE,
-        OPEN_LOOP_S,
+        seconds,
         OPEN_LOOP_CONNECTIONS,
         keep=lambda answer: len(answer.get("ads", ())),
     )
@@ -311,7 +316,7 @@ def _open_loop(port: int, bodies: list[bytes]) -> dict[str, Any]:
         "late_sends": load.late,
         "cpu_idle_pct": load.cpu_idle_pct,
         "connections": OPEN_LOOP_CONNECTIONS,
-        "seconds": OPEN_LOOP_S,
+        "seconds": seconds,
     }
 
 

@@ -203,7 +203,7 @@ def _decisions(d: dict[str, Any]) -> str:
             ("fairview: time-ordered ids, checkpoint in the background", "fairview"),
         )
     )
-    o, bo = d["http"]["open_loop"], base["open_loop"]
+    o, bo, soak = d["http"]["open_loop"], base["open_loop"], d["http"]["soak"]
     met = (
         o["decisions_per_s"] >= d["target_http_per_s"] * 0.99
         and o["p99_ms"] <= d["target_http_p99_ms"]
@@ -269,6 +269,12 @@ trials; the median by p99 is shown.
 | server | offered/s | answered/s | requests | p50 ms | p99 ms | p99.9 ms | sent late | CPU idle | trials (answered/s @ p99) |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---|
 {open_rows}
+
+A longer run: one open-loop run of {soak["seconds"]:g} s at {soak["offered_per_s"]:,}/s on
+the same server right after the trials ({soak["requests"]:,} more deliveries, so the
+database grows as it runs, and WAL restarts and a pacing update fall inside it):
+{soak["decisions_per_s"]:,} answered/s, p50 {soak["p50_ms"]} ms, p99 {soak["p99_ms"]} ms,
+p99.9 {soak["p999_ms"]} ms, {soak["late_sends"]} sent late, CPU idle {soak["cpu_idle_pct"]} %.
 
 Target: ≥ {d["target_http_per_s"]:,} decisions/s at p99 ≤ {d["target_http_p99_ms"]} ms —
 **{"met" if met else "not met"}** in this run (open loop).
