@@ -216,10 +216,11 @@ class Checkpointer:
     log over only when a writer begins while every frame is already copied, and with
     commits every millisecond there are always new frames. In a 60 s run at 2,000
     decisions/s the WAL reached 650,000 pages (2.6 GB), and after about 40 s requests
-    waited up to a second. So once the WAL holds `restart_pages`, this thread takes the
-    writer lock (writers queue on it as for any commit), copies the few frames the
-    PASSIVE pass left, and RESTARTs the log: the next commit writes from its start. The
-    RESTART waits at most `restart_wait_ms` for readers still on the old log, and
+    waited up to a second. So once the WAL holds `restart_pages` (by default 32,000
+    pages, 128 MiB: a few seconds of writes at 2,000 decisions/s), this thread takes
+    the writer lock (writers queue on it as for any commit), copies the few frames the
+    PASSIVE pass left, and RESTARTs the log: the next commit writes from its start.
+    The RESTART waits at most `restart_wait_ms` for readers still on the old log, and
     otherwise tries again next time.
     """
 
@@ -228,7 +229,7 @@ class Checkpointer:
         engine: Engine,
         *,
         interval_s: float = 0.2,
-        restart_pages: int = 4000,
+        restart_pages: int = 32000,
         restart_wait_ms: int = 50,
     ) -> None:
         self._engine = engine
