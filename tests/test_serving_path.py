@@ -278,3 +278,25 @@ def test_serve_spreads_connections_over_its_processes_and_restarts_one(tmp_path:
             proc.wait()
         log.close()
     assert b"Traceback" not in (tmp_path / "serve.log").read_bytes()
+
+
+def test_serve_says_so_when_the_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {
+            **os.environ,
+            "FAIRVIEW_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}",
+            "FAIRVIEW_TOKEN_SIGNING_KEY": KEY,
+        }
+        port = str(taken.getsockname()[1])
+        done = subprocess.run(
+            [sys.executable, "-m", "fairview", "serve", "--port", port, "--workers", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr

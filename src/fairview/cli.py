@@ -53,7 +53,11 @@ def serve(
     from fairview.api.server import serve as run_server
 
     _settings()  # fail here, with a clear message, on a bad configuration
-    run_server(host, port, workers)
+    try:
+        run_server(host, port, workers)
+    except OSError as exc:  # the address is taken, or not this machine's
+        err.print(f"[red]cannot listen on {host}:{port}:[/red] {exc.strerror or exc}")
+        raise typer.Exit(1) from None
 
 
 @app.command()
