@@ -75,15 +75,15 @@ async def _post_for(
     deadline = time.perf_counter() + seconds
 
     async def worker() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        connection = await _Connection.open(port, path)
         for i in cursor:
             if time.perf_counter() >= deadline:
                 break
             start = time.perf_counter()
-            answer = await _exchange(reader, writer, path, bodies[i % len(bodies)])
+            answer = await connection.post(bodies[i % len(bodies)])
             load.latencies.append(time.perf_counter() - start)
-            load.answers.append(keep(answer))
-        writer.close()
+            load.answers.append(keep(orjson.loads(answer)))
+        connection.close()
 
     began, before = time.perf_counter(), cpu_ticks()
     await asyncio.gather(*(worker() for _ in range(connections)))
@@ -93,17 +93,62 @@ async def _post_for(
     return load
 
 
-async def _exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: bytes, body: bytes
-) -> Any:
-    """One keep-alive POST and its JSON answer."""
-    writer.write(
-        b"POST %s HTTP/1.1\r\nhost: bench\r\ncontent-type: "
-        b"application/json\r\ncontent-length: %d\r\n\r\n%s" % (path, len(body), body)
-    )
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-    return orjson.loads(await reader.readexactly(length))
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection that POSTs to one path, one request at a time.
+
+    A bare protocol rather than asyncio's streams: the answer is cut from the bytes as
+    they arrive (status line and headers, then `content-length` bytes), with one future
+    per request, which takes the generator about half the CPU per request of
+    `StreamReader.readuntil` and `readexactly` (measured against a fixed answer).
+    """
+
+    def __init__(self, path: bytes) -> None:
+        self._head = b"POST %s HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n" % path
+        self._transport: asyncio.Transport | None = None
+        self._buffer = b""
+        self._waiting: asyncio.Future[bytes] | None = None
+
+    @classmethod
+    async def open(cls, port: int, path: bytes) -> _Connection:
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(lambda: cls(path), "127.0.0.1", port)
+        return connection
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def post(self, body: bytes) -> asyncio.Future[bytes]:
+        """Send one request; the future resolves to the answer's body."""
+        assert self._transport is not None and self._waiting is None
+        self._waiting = asyncio.get_running_loop().create_future()
+        self._transport.write(b"%scontent-length: %d\r\n\r\n%s" % (self._head, len(body), body))
+        return self._waiting
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        length = 0
+        for line in self._buffer[:end].split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if len(self._buffer) < end + 4 + length:
+            return
+        body = self._buffer[end + 4 : end + 4 + length]
+        self._buffer = self._buffer[end + 4 + length :]
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None and not waiting.done():
+            waiting.set_result(body)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._waiting is not None and not self._waiting.done():
+            self._waiting.set_exception(exc or ConnectionError("the server closed the connection"))
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
 
 
 def post_at_rate(
@@ -154,10 +199,10 @@ async def _post_at_rate(
     total = int(rate_per_s * seconds)
     cursor = iter(range(total))
     load = Load()
-    streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(connections)]
+    pool = [await _Connection.open(port, path) for _ in range(connections)]
     began = time.perf_counter() + 0.05
 
-    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def worker(connection: _Connection) -> None:
         for i in cursor:
             due = began + i / rate_per_s
             wait = due - time.perf_counter()
@@ -165,13 +210,13 @@ async def _post_at_rate(
                 await asyncio.sleep(wait)
             elif wait < -0.001:
                 load.late += 1
-            answer = await _exchange(reader, writer, path, bodies[i % len(bodies)])
+            answer = await connection.post(bodies[i % len(bodies)])
             load.latencies.append(time.perf_counter() - due)
-            load.answers.append(keep(answer))
-        writer.close()
+            load.answers.append(keep(orjson.loads(answer)))
+        connection.close()
 
     before = cpu_ticks()
-    await asyncio.gather(*(worker(r, w) for r, w in streams))
+    await asyncio.gather(*(worker(c) for c in pool))
     load.elapsed_s, after = time.perf_counter() - began, cpu_ticks()
     busy, idle = after[0] - before[0], after[1] - before[1]
     load.cpu_idle_pct = round(100 * idle / max(1, busy + idle))

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -21,12 +22,13 @@ from fastapi.testclient import TestClient
 from fairview.api.app import create_app
 from fairview.clock import day_of
 from fairview.consent.signals import RawSignals
-from fairview.domain import DeliveryRecord, Targeting
+from fairview.domain import BillingModel, DeliveryRecord, Targeting
 from fairview.errors import FairviewError
 from fairview.groupcommit import GroupCommit
 from fairview.pseudonym import Pseudonymiser
 from fairview.serve.decide import AdRequest, Decider, delivery_id
-from fairview.storage import Store
+from fairview.storage import Store, open_store
+from fairview.storage.catalog import CampaignSpec, CreativeSpec
 from fairview.tokens import TokenSigner
 
 from conftest import make_settings
@@ -238,9 +240,17 @@ def _is_spawned(pid: int) -> bool:
 @pytest.mark.skipif(sys.platform != "linux", reason="SO_REUSEPORT spreading is Linux's")
 def test_serve_spreads_connections_over_its_processes_and_restarts_one(tmp_path: Path) -> None:
     port = _free_port()
+    url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
+    with closing(open_store(url)) as store:  # one campaign in flight now, so decisions serve ads
+        now = int(time.time() * 1000)
+        advertiser = store.catalog.create_advertiser("Acme", "EUR", now)[0].id
+        spec = CampaignSpec("now", BillingModel.CPFV, 10, 10**9, None, now - DAY_MS, now + DAY_MS)
+        live = store.catalog.create_campaign(advertiser, spec, now)
+        spot = CreativeSpec("spot", 15_000, "https://cdn.example/a.mp4")
+        store.catalog.add_creative(live.id, spot, now)
     env = {
         **os.environ,
-        "FAIRVIEW_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}",
+        "FAIRVIEW_DATABASE_URL": url,
         "FAIRVIEW_TOKEN_SIGNING_KEY": KEY,
     }
     log = (tmp_path / "serve.log").open("wb")
@@ -263,14 +273,21 @@ def test_serve_spreads_connections_over_its_processes_and_restarts_one(tmp_path:
 
         _wait(up, 60, "the server did not answer")
         clients = [httpx.Client(base_url=base, timeout=10) for _ in range(16)]
+        served: list[str] = []
         for _ in range(5):
             for client in clients:  # 16 kept-alive connections, spread by the kernel
-                assert client.post("/v1/decisions", json={"placement": "feed"}).status_code == 200
+                answer = client.post("/v1/decisions", json={"placement": "feed"})
+                assert answer.status_code == 200
+                served += [ad["delivery"] for ad in answer.json()["ads"]]
         held = [_accepted(p, port) for p in servers]
         for client in clients:
             client.close()
         # each process accepted some of them (all 16 on one socket: chance 2 in 65,536)
         assert sum(held) == 16 and all(held), held
+        # every ad either process served was stored, by the supervisor's shared writer
+        with closing(open_store(url, upgrade=False)) as store:
+            assert len(served) == 80 and store.deliveries.count() == 80
+            assert all(store.deliveries.get(d) is not None for d in served)
 
         os.kill(servers[0], signal.SIGKILL)
         _wait(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import threading
 import time
@@ -44,4 +45,13 @@ class ShiftedClock:
 
 def day_of(ms: int) -> str:
     """The UTC calendar day of an epoch-ms time, as YYYY-MM-DD."""
-    return time.strftime("%Y-%m-%d", time.gmtime(ms // 1000))
+    return _day(ms // DAY_MS)
+
+
+DAY_MS = 86_400_000
+
+
+@functools.lru_cache(maxsize=64)
+def _day(day: int) -> str:
+    # Asked on every decision (pacing and counts are per day); formatted once a day.
+    return time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))

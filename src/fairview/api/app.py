@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from fairview import __version__
 from fairview.api import (
@@ -25,6 +26,7 @@ from fairview.api import (
     video,
 )
 from fairview.api.deps import Services
+from fairview.api.direct import DirectDispatch
 from fairview.api.middleware import BodyLimit, GlobalPrivacyControl, RateLimit, StripClientIdentity
 from fairview.api.schemas import DecisionRequest
 from fairview.clock import Clock, SystemClock
@@ -37,21 +39,34 @@ from fairview.serve.pacing import Pacer
 from fairview.serve.ranking import ExpectedValueRanker, Ranker
 from fairview.settings import Settings
 from fairview.storage import Store, open_configured
+from fairview.storage.shared_writer import AsyncSharedWriter, SharedWriterClient
 from fairview.tokens import TokenSigner, ViewerTokens
 from fairview.web import pages
 
 
 def create_app(
-    settings: Settings, *, store: Store | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    clock: Clock | None = None,
+    shared_writer: str | None = None,
 ) -> FastAPI:
     """Build the HTTP API on `store` (opened from settings when not given, and then
-    closed with the app; a server's store checkpoints SQLite's WAL in the background)."""
+    closed with the app; a server's store checkpoints SQLite's WAL in the background).
+
+    `shared_writer`: the socket of the supervisor's delivery writer
+    (`fairview.storage.shared_writer`), which then stores the decisions' records.
+    """
     owned = store is None
-    store = store or open_configured(settings, background_checkpoint=True)
+    store = store or open_configured(
+        settings, background_checkpoint=True, checkpoints_elsewhere=shared_writer is not None
+    )
     clock = clock or SystemClock()
     signer = TokenSigner(settings.token_signing_key.get_secret_value(), settings.token_ttl_s * 1000)
     writer = GroupCommitWriter(store.events)
     pseudonymiser = Pseudonymiser(settings.pseudonym_pepper.get_secret_value())
+    remote = SharedWriterClient(shared_writer) if shared_writer else None
+    remote_async = AsyncSharedWriter(shared_writer) if shared_writer else None
     services = Services(
         settings=settings,
         store=store,
@@ -65,6 +80,8 @@ def create_app(
             pacer=Pacer() if settings.pacing else None,
             ranker=_ranker(settings),
             cohorts=store.cohorts,
+            write_rows=remote.write if remote else None,
+            write_rows_async=remote_async.write if remote_async else None,
         ),
         collector=Collector(signer, writer, max_events=settings.max_batch_events),
         pseudonymiser=pseudonymiser,
@@ -76,6 +93,9 @@ def create_app(
         yield
         writer.close()
         services.decider.close()
+        if remote and remote_async:
+            remote.close()
+            remote_async.close()
         if owned:
             store.close()
 
@@ -84,6 +104,7 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
         description="Attention-qualified video advertising, private by construction.",
+        telemetry=NO_TELEMETRY,
     )
     app.state.services = services
     app.state.writer = writer
@@ -105,13 +126,24 @@ def create_app(
     pages.install(app)
     # add_middleware wraps, so the last added runs first: identity is stripped before
     # anything else sees the request, then the rate limit refuses what is over its limit
-    # (before any other work), then GPC is read, then the size limit applies.
+    # (before any other work), then GPC is read, then the size limit applies; then the
+    # player's routes go straight to their endpoints, everything else to the router.
+    app.add_middleware(DirectDispatch, api=app, routes=delivery.player.routes)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(GlobalPrivacyControl)
     app.add_middleware(RateLimit, settings=settings)
     app.add_middleware(StripClientIdentity)
     _document_event_schema(app)
     return app
+
+
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+"""FastAPI's native OpenTelemetry, off. Left on, it would trace every request into
+whatever tracer provider a deployment configures globally, before fairview's middleware
+runs, with each request's path and query string: `GET /v1/vast` carries consent strings
+and the viewer reference in its query. None of that is in the personal-data
+registry. It also cost every request a look-up of the global providers (~5 % of a
+decision's CPU in the server, measured with py-spy)."""
 
 
 # The collector's writer thread releases the GIL for every commit and must get it back
@@ -129,8 +161,9 @@ def _ranker(settings: Settings) -> Ranker | None:
     return ExpectedValueRanker(AttentionModel.load(Path(settings.model_path)))
 
 
-def app_from_environment() -> FastAPI:
-    """The application configured from FAIRVIEW_* variables (for `fairview serve`).
+def app_from_environment(shared_writer: str | None = None) -> FastAPI:
+    """The application configured from FAIRVIEW_* variables (for `fairview serve`;
+    each of its processes passes its supervisor's `shared_writer`).
 
     Two process-wide settings are made here, in the server process, and not in
     `create_app`: the interpreter's thread switch interval is shortened, and once the
@@ -141,7 +174,7 @@ def app_from_environment() -> FastAPI:
     still collected.
     """
     sys.setswitchinterval(SERVER_SWITCH_INTERVAL_S)
-    app = create_app(Settings())
+    app = create_app(Settings(), shared_writer=shared_writer)
     gc.collect()
     gc.freeze()
     return app

@@ -9,12 +9,16 @@ with `SO_REUSEPORT`, and the kernel spreads new connections over the sockets (by
 hash of the client's address and port), as nginx's `reuseport` does.
 
 The supervisor keeps the sockets open, restarts a process that dies, and on SIGINT
-or SIGTERM asks every process to finish its requests and stop.
+or SIGTERM asks every process to finish its requests and stop. It also runs the one
+writer of the decisions' delivery records (`fairview.storage.shared_writer`): the
+processes send it their groups and it commits them together, so they do not queue
+for the database's write lock one fsync after another.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import multiprocessing
 import os
@@ -27,8 +31,11 @@ from types import FrameType
 
 import uvicorn
 
+from fairview.api.app import app_from_environment
+from fairview.api.coalesce import CoalescingHttpToolsProtocol
 from fairview.settings import Settings
 from fairview.storage import open_configured
+from fairview.storage.shared_writer import SharedWriter
 
 log = logging.getLogger("fairview.server")
 
@@ -37,15 +44,15 @@ STOP_TIMEOUT_S = 30.0
 """How long a process may take to finish its requests after SIGTERM before it is killed."""
 
 
-def _config(host: str, port: int) -> uvicorn.Config:
+def _config(host: str, port: int, shared_writer: str | None = None) -> uvicorn.Config:
     return uvicorn.Config(
-        APP,
+        functools.partial(app_from_environment, shared_writer) if shared_writer else APP,
         factory=True,
         host=host,
         port=port,
         access_log=False,  # no client addresses in logs
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,
         lifespan="on",
     )
 
@@ -55,16 +62,16 @@ def serve(host: str, port: int, workers: int) -> None:
     if workers == 1:
         uvicorn.Server(_config(host, port)).run()
         return
-    migrate()  # once, before the processes start (each would race to migrate)
-    first = listening_socket(host, port)
-    port = first.getsockname()[1]  # with port 0 the first socket chose one
-    sockets = [first, *(listening_socket(host, port) for _ in range(workers - 1))]
-    Supervisor(host, port, sockets).run()
-
-
-def migrate() -> None:
-    """Create or upgrade the configured database's schema."""
-    open_configured(Settings()).close()
+    # Migrated once, here, before the processes start (each would race to migrate).
+    store = open_configured(Settings(), background_checkpoint=True)
+    try:
+        first = listening_socket(host, port)
+        port = first.getsockname()[1]  # with port 0 the first socket chose one
+        sockets = [first, *(listening_socket(host, port) for _ in range(workers - 1))]
+        with SharedWriter(store.deliveries) as writer:
+            Supervisor(host, port, sockets, shared_writer=writer.path).run()
+    finally:
+        store.close()
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -78,10 +85,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _run_worker(host: str, port: int, sock: socket.socket) -> None:
+def _run_worker(host: str, port: int, sock: socket.socket, shared_writer: str | None) -> None:
     """One server process, on its own socket (runs in a spawned process)."""
     _end_with_parent()
-    uvicorn.Server(_config(host, port)).run(sockets=[sock])
+    uvicorn.Server(_config(host, port, shared_writer)).run(sockets=[sock])
 
 
 def _end_with_parent() -> None:
@@ -98,8 +105,16 @@ def _end_with_parent() -> None:
 class Supervisor:
     """Starts one process per socket, restarts any that dies, stops all on a signal."""
 
-    def __init__(self, host: str, port: int, sockets: list[socket.socket]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sockets: list[socket.socket],
+        *,
+        shared_writer: str | None = None,
+    ) -> None:
         self._host = host
+        self._shared_writer = shared_writer
         self._port = port
         self._sockets = sockets
         self._context = multiprocessing.get_context("spawn")
@@ -121,7 +136,7 @@ class Supervisor:
     def _start(self, i: int) -> BaseProcess:
         process = self._context.Process(
             target=_run_worker,
-            args=(self._host, self._port, self._sockets[i]),
+            args=(self._host, self._port, self._sockets[i], self._shared_writer),
             name=f"fairview-server-{i}",
         )
         process.start()

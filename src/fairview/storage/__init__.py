@@ -60,11 +60,16 @@ class StoreSettings(Protocol):
 
 
 def open_configured(
-    settings: StoreSettings, *, upgrade: bool = True, background_checkpoint: bool = False
+    settings: StoreSettings,
+    *,
+    upgrade: bool = True,
+    background_checkpoint: bool = False,
+    checkpoints_elsewhere: bool = False,
 ) -> Store:
     """The store the settings describe: database, SQLite durability, Redis counters.
 
-    `background_checkpoint` is for long-running servers (see `Checkpointer`).
+    `background_checkpoint` is for long-running servers (see `Checkpointer`);
+    `checkpoints_elsewhere` for their processes when another process runs it.
     """
     return open_store(
         settings.database_url,
@@ -72,6 +77,7 @@ def open_configured(
         redis_url=settings.redis_url,
         upgrade=upgrade,
         background_checkpoint=background_checkpoint,
+        checkpoints_elsewhere=checkpoints_elsewhere,
     )
 
 
@@ -83,13 +89,19 @@ def open_store(
     upgrade: bool = True,
     redis_url: str | None = None,
     background_checkpoint: bool = False,
+    checkpoints_elsewhere: bool = False,
 ) -> Store:
     """Open (and by default migrate) the store at `url`; counters in Redis if `redis_url`.
 
     `background_checkpoint` (SQLite files): WAL checkpoints run in a thread of their
-    own instead of inside commits; `close()` stops it.
+    own instead of inside commits; `close()` stops it. `checkpoints_elsewhere`: another
+    process runs that thread for the same file (`fairview serve --workers N`: the
+    supervisor), so commits here skip checkpoints and no thread is started. Each
+    checkpoint syncs the database file; one checkpointer per server rather than one per
+    process keeps those syncs from queueing beside the commits' own.
     """
-    background = background_checkpoint and url.startswith("sqlite") and ":memory:" not in url
+    file = url.startswith("sqlite") and ":memory:" not in url
+    background = file and (background_checkpoint or checkpoints_elsewhere)
     engine = open_engine(
         url, synchronous=synchronous, schema=schema, background_checkpoint=background
     )
@@ -109,5 +121,5 @@ def open_store(
         ReportStore(engine),
         StaffKeys(engine),
         RightsStore(engine),
-        Checkpointer(engine) if background else None,
+        Checkpointer(engine) if background and not checkpoints_elsewhere else None,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -47,10 +48,75 @@ _DELIVERY_COLUMNS = (
 _SETTLEMENT_COLUMNS = ("delivery_id", "issued_ms", "event_count", "max_seq", "terminal")
 
 
-def _issued_per_day(deliveries: Sequence[DeliveryRecord]) -> list[tuple[str, str, int]]:
-    """(campaign, day of issue, deliveries) for the pacing counts."""
-    issued = Counter((d.campaign_id, day_of(d.issued_ms)) for d in deliveries)
-    return [(campaign, day, n) for (campaign, day), n in issued.items()]
+@dataclass(frozen=True, slots=True)
+class DeliveryRows:
+    """What one group of decisions adds, as driver rows of plain values.
+
+    Built where the decisions were made (`of`), written in one transaction
+    (`Deliveries.write`), possibly in another process: `fairview serve --workers N`
+    sends each process's rows to one shared writer (`fairview.storage.shared_writer`),
+    which merges the groups of all processes into one commit (`merge`).
+    """
+
+    deliveries: list[tuple[Any, ...]]
+    settlements: list[tuple[Any, ...]]
+    issued: list[tuple[str, str, int]]
+    """(campaign, day of issue, deliveries) for the pacing counts, sorted: concurrent
+    PostgreSQL writers lock the count rows in one order."""
+    evidence: list[tuple[Any, ...]]
+
+    @classmethod
+    def of(
+        cls, deliveries: Sequence[DeliveryRecord], evidence: Sequence[ConsentEvidence] = ()
+    ) -> DeliveryRows:
+        issued = Counter((d.campaign_id, day_of(d.issued_ms)) for d in deliveries)
+        return cls(
+            deliveries=[
+                (
+                    d.id,
+                    d.campaign_id,
+                    d.creative_id,
+                    d.placement,
+                    d.viewer_key,
+                    d.region,
+                    d.device_class,
+                    d.mode,
+                    d.duration_ms,
+                    d.issued_ms,
+                    False,
+                    orjson.dumps(dict(d.why)).decode(),
+                )
+                for d in deliveries
+            ],
+            settlements=[(d.id, d.issued_ms, 0, -1, False) for d in deliveries],
+            issued=sorted((campaign, day, n) for (campaign, day), n in issued.items()),
+            evidence=[tuple(getattr(e, c) for c in EVIDENCE_COLUMNS) for e in evidence],
+        )
+
+    @classmethod
+    def merge(cls, groups: Sequence[DeliveryRows]) -> DeliveryRows:
+        issued: Counter[tuple[str, str]] = Counter()
+        for group in groups:
+            for campaign, day, n in group.issued:
+                issued[(campaign, day)] += n
+        return cls(
+            deliveries=[row for g in groups for row in g.deliveries],
+            settlements=[row for g in groups for row in g.settlements],
+            issued=sorted((campaign, day, n) for (campaign, day), n in issued.items()),
+            evidence=[row for g in groups for row in g.evidence],
+        )
+
+    def to_json(self) -> bytes:
+        return orjson.dumps([self.deliveries, self.settlements, self.issued, self.evidence])
+
+    @classmethod
+    def from_json(cls, data: bytes) -> DeliveryRows:
+        """The rows `to_json` wrote (each row comes back as a list, which drivers take)."""
+        deliveries, settlements, issued, evidence = orjson.loads(data)
+        return cls(deliveries, settlements, [tuple(i) for i in issued], evidence)
+
+    def __bool__(self) -> bool:
+        return bool(self.deliveries or self.evidence)
 
 
 class Deliveries:
@@ -80,37 +146,19 @@ class Deliveries:
     ) -> None:
         """Store deliveries, open their settlements and keep the consent evidence the
         decisions relied on, all in one transaction."""
-        if not deliveries and not evidence:
+        self.write(DeliveryRows.of(deliveries, evidence))
+
+    def write(self, rows: DeliveryRows) -> None:
+        """Write `rows` in one transaction."""
+        if not rows:
             return
-        rows = [
-            (
-                d.id,
-                d.campaign_id,
-                d.creative_id,
-                d.placement,
-                d.viewer_key,
-                d.region,
-                d.device_class,
-                d.mode,
-                d.duration_ms,
-                d.issued_ms,
-                False,
-                orjson.dumps(dict(d.why)).decode(),
-            )
-            for d in deliveries
-        ]
-        settlements = [(d.id, d.issued_ms, 0, -1, False) for d in deliveries]
         with self._write.transaction() as cursor:
-            if rows:
-                cursor.executemany(self._insert_deliveries, rows)
-                cursor.executemany(self._insert_settlements, settlements)
-                # sorted: concurrent PostgreSQL writers lock the count rows in one order
-                cursor.executemany(self._count_issued, sorted(_issued_per_day(deliveries)))
-            if evidence:
-                cursor.executemany(
-                    self._insert_evidence,
-                    [tuple(getattr(e, c) for c in EVIDENCE_COLUMNS) for e in evidence],
-                )
+            if rows.deliveries:
+                cursor.executemany(self._insert_deliveries, rows.deliveries)
+                cursor.executemany(self._insert_settlements, rows.settlements)
+                cursor.executemany(self._count_issued, rows.issued)
+            if rows.evidence:
+                cursor.executemany(self._insert_evidence, rows.evidence)
 
     def get(self, delivery_id: str) -> DeliveryRecord | None:
         with self._engine.connect() as conn:
