@@ -10,8 +10,9 @@ Over HTTP: `fairview serve --workers 2` and an asyncio load generator on the sam
 two cores, `POST /v1/decisions`: closed loop at 8 and 16 connections (capacity), then
 open loop at the target's fixed 2,000 decisions/s, latency from each request's
 scheduled time (the target as stated; see bench/loadgen.py). The baseline, in the same
-run, is uvicorn's own `--workers 2` (one listening socket shared by both processes),
-how fairview served before.
+run, is uvicorn's own `--workers 2` (one listening socket shared by both processes, each
+process writing its own delivery records, uvicorn's own protocol), how fairview served
+before.
 """
 
 from __future__ import annotations

@@ -241,13 +241,16 @@ holding {rec["baseline"]["prefill"]:,} deliveries (synchronous=FULL):
 {record}
 
 Over HTTP: `POST /v1/decisions` with contextual requests, two server processes, and the
-load generator (bench/loadgen.py, uvloop) on the same two cores. `fairview serve
---workers 2` gives each process its own listening socket (SO_REUSEPORT), so the kernel
-spreads connections over them. The baseline, run in the same way right after it on a
-fresh database, is uvicorn's own `--workers 2`: one listening socket shared by both
-processes, which is how fairview served before. It differs in the process model only;
-every other change to the decision path is in both (docs/serving.md lists them, with
-what each was measured to save). 3 trials of 5 s per row; the median
+load generator (bench/loadgen.py: uvloop, one bare asyncio protocol per connection) on
+the same two cores. `fairview serve --workers 2` gives each process its own listening
+socket (SO_REUSEPORT), so the kernel spreads connections over them, and the supervisor
+commits both processes' delivery records (one shared writer). The baseline, run in the
+same way right after it on a fresh database, is uvicorn's own `--workers 2`, which is
+how fairview served before: one listening socket shared by both processes, each process
+committing its own records (and checkpointing), uvicorn's own protocol (a response's
+head and body in two writes). Every change inside the application is in both
+(docs/serving.md lists them, with what each was measured to save). 3 trials of 5 s per
+row; the median
 trial by throughput is shown with its latencies, and every trial is listed as
 decisions/s @ p99 ms:
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import signal
 import socket
 import struct
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -75,10 +78,10 @@ def test_rows_merge_sums_the_counts_and_survive_json() -> None:
     assert not DeliveryRows([], [], [], []) and back
 
 
-def test_two_processes_groups_share_one_commit(store: Store, tmp_path: Path) -> None:
+def test_two_processes_groups_share_one_commit(store: Store) -> None:
     first, first_ids = _rows(store, 3)
     second, second_ids = _rows(store, 2, first=10)
-    with SharedWriter(store.deliveries, tmp_path, linger_s=5.0) as writer:
+    with SharedWriter(store.deliveries, linger_s=5.0) as writer:
         clients = [SharedWriterClient(writer.path) for _ in range(2)]
         for client in clients:  # both connected before either writes
             client._connected()
@@ -100,11 +103,9 @@ def test_two_processes_groups_share_one_commit(store: Store, tmp_path: Path) -> 
     assert sum(i.pending_today for i in day_counts.values()) == 5
 
 
-def test_a_failed_group_answers_not_stored_and_the_writer_goes_on(
-    store: Store, tmp_path: Path
-) -> None:
+def test_a_failed_group_answers_not_stored_and_the_writer_goes_on(store: Store) -> None:
     rows, ids = _rows(store, 2)
-    with SharedWriter(store.deliveries, tmp_path, linger_s=0) as writer:
+    with SharedWriter(store.deliveries, linger_s=0) as writer:
         client = SharedWriterClient(writer.path)
         client.write(rows)
         with pytest.raises(NotStored):
@@ -115,11 +116,9 @@ def test_a_failed_group_answers_not_stored_and_the_writer_goes_on(
     assert _stored(store, ids + more_ids) == 3
 
 
-def test_a_broken_peer_is_dropped_and_the_others_are_served(
-    sqlite_store: Store, tmp_path: Path
-) -> None:
+def test_a_broken_peer_is_dropped_and_the_others_are_served(sqlite_store: Store) -> None:
     rows, ids = _rows(sqlite_store, 1)
-    with SharedWriter(sqlite_store.deliveries, tmp_path, linger_s=0) as writer:
+    with SharedWriter(sqlite_store.deliveries, linger_s=0) as writer:
         with socket.socket(socket.AF_UNIX) as broken:
             broken.connect(writer.path)
             broken.sendall(struct.pack("!I", 1 << 31))  # not a frame anybody sends
@@ -134,9 +133,9 @@ def test_a_broken_peer_is_dropped_and_the_others_are_served(
     assert _stored(sqlite_store, ids) == 1
 
 
-def test_async_writes_on_one_loop_go_in_groups(store: Store, tmp_path: Path) -> None:
+def test_async_writes_on_one_loop_go_in_groups(store: Store) -> None:
     groups = [_rows(store, 1, first=i) for i in range(40)]
-    with SharedWriter(store.deliveries, tmp_path, linger_s=0) as writer:
+    with SharedWriter(store.deliveries, linger_s=0) as writer:
 
         async def main() -> None:
             remote = AsyncSharedWriter(writer.path)
@@ -152,17 +151,17 @@ def test_async_writes_on_one_loop_go_in_groups(store: Store, tmp_path: Path) -> 
 
 
 def test_async_writer_failures_reach_every_waiting_caller(
-    sqlite_store: Store, tmp_path: Path
+    sqlite_store: Store, short_dir: Path
 ) -> None:
     rows, _ = _rows(sqlite_store, 1)
 
     async def unreachable() -> None:
-        await AsyncSharedWriter(str(tmp_path / "nobody.sock")).write(rows)
+        await AsyncSharedWriter(str(short_dir / "nobody.sock")).write(rows)
 
     with pytest.raises(FileNotFoundError):
         asyncio.run(unreachable())
 
-    with SharedWriter(sqlite_store.deliveries, tmp_path, linger_s=0) as writer:
+    with SharedWriter(sqlite_store.deliveries, linger_s=0) as writer:
 
         async def twice() -> list[Any]:
             remote = AsyncSharedWriter(writer.path)
@@ -177,14 +176,14 @@ def test_async_writer_failures_reach_every_waiting_caller(
 
 
 def test_decider_answers_503_when_the_shared_writer_does_not_store(
-    sqlite_store: Store, tmp_path: Path
+    sqlite_store: Store, short_dir: Path
 ) -> None:
     campaign(sqlite_store)
     decider = Decider(
         sqlite_store,
         TokenSigner("k" * 40, 60_000),
         Pseudonymiser("p" * 32),
-        write_rows_async=AsyncSharedWriter(str(tmp_path / "gone.sock")).write,
+        write_rows_async=AsyncSharedWriter(str(short_dir / "gone.sock")).write,
     )
     request = AdRequest("feed", None, "EU-DE", "mobile", 1, RawSignals(region="EU-DE"))
 
@@ -238,7 +237,7 @@ def test_writes_within_one_loop_step_leave_as_one() -> None:
     asyncio.run(main())
 
 
-def test_coalescing_protocol_serves_http_as_uvicorn_does(tmp_path: Path) -> None:
+def test_coalescing_protocol_serves_http_as_uvicorn_does() -> None:
     app = create_app(make_settings())
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -308,6 +307,15 @@ def test_fastapi_telemetry_stays_off_with_a_global_tracer(
     assert started == []
 
 
+@pytest.fixture
+def short_dir() -> Any:
+    """A directory with a short path: Unix socket paths are limited to ~100 bytes, and
+    pytest's tmp_path can be longer."""
+    made = Path(tempfile.mkdtemp(prefix="fv-", dir="/tmp"))
+    yield made
+    shutil.rmtree(made, ignore_errors=True)
+
+
 def _wait(predicate: Any, seconds: float = 10) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
@@ -319,3 +327,32 @@ def _day(ms: int) -> str:
     from fairview.clock import day_of
 
     return day_of(ms)
+
+
+def test_an_unanswered_group_fails_after_the_timeout(short_dir: Path) -> None:
+    path = str(short_dir / "silent.sock")
+    rows = DeliveryRows([("d",)], [("d",)], [("c", "2026-11-23", 1)], [])
+    with socket.socket(socket.AF_UNIX) as silent:  # accepts, reads, never answers
+        silent.bind(path)
+        silent.listen()
+
+        async def main() -> float:
+            began = time.monotonic()
+            with pytest.raises(ConnectionError):
+                await AsyncSharedWriter(path, timeout_s=0.3).write(rows)
+            return time.monotonic() - began
+
+        assert 0.25 < asyncio.run(main()) < 5
+
+
+def test_the_supervisor_stops_when_the_shared_writer_has_stopped() -> None:
+    from fairview.api.server import Supervisor
+
+    handlers = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)}
+    supervisor = Supervisor("127.0.0.1", 0, [], healthy=lambda: False)
+    try:
+        supervisor.run()
+    finally:
+        for n, handler in handlers.items():
+            signal.signal(n, handler)
+    assert supervisor.failed

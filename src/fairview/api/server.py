@@ -26,6 +26,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
@@ -69,9 +70,14 @@ def serve(host: str, port: int, workers: int) -> None:
         port = first.getsockname()[1]  # with port 0 the first socket chose one
         sockets = [first, *(listening_socket(host, port) for _ in range(workers - 1))]
         with SharedWriter(store.deliveries) as writer:
-            Supervisor(host, port, sockets, shared_writer=writer.path).run()
+            supervisor = Supervisor(
+                host, port, sockets, shared_writer=writer.path, healthy=writer.alive
+            )
+            supervisor.run()
     finally:
         store.close()
+    if supervisor.failed:
+        raise SystemExit(1)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -112,9 +118,13 @@ class Supervisor:
         sockets: list[socket.socket],
         *,
         shared_writer: str | None = None,
+        healthy: Callable[[], bool] = lambda: True,
     ) -> None:
         self._host = host
         self._shared_writer = shared_writer
+        self._healthy = healthy
+        self.failed = False
+        """Whether it stopped because `healthy` said no (the shared writer died)."""
         self._port = port
         self._sockets = sockets
         self._context = multiprocessing.get_context("spawn")
@@ -127,6 +137,10 @@ class Supervisor:
         self._processes = [self._start(i) for i in range(len(self._sockets))]
         log.info("serving on %s:%d with %d processes", self._host, self._port, len(self._sockets))
         while not self._stop.wait(0.5):
+            if not self._healthy():
+                log.error("the shared delivery writer stopped; stopping the server")
+                self.failed = True
+                break
             for i, process in enumerate(self._processes):
                 if not process.is_alive() and not self._stop.is_set():
                     log.warning("server process %d exited (%s); restarting", i, process.exitcode)

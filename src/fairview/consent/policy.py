@@ -8,6 +8,7 @@ needs a stored legitimate-interest assessment (passed in as `lia_purposes`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Set
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -133,14 +134,14 @@ def decide(signals: Signals, *, vendor_id: int, lia_purposes: frozenset[int]) ->
 def _european(s: Signals, law: Jurisdiction, vendor_id: int, lia: frozenset[int]) -> Permissions:
     uk = law is Jurisdiction.UK
     if s.tcf is None or s.tcf_invalid or not _tcf_valid(s.tcf, s.today):
-        return replace(_NPA, rows=("D18" if uk else "D01",))
+        return _npa("D18" if uk else "D01")
     if _missing_disclosure(s.tcf, vendor_id):
-        return replace(_NPA, rows=("D09",))
+        return _npa("D09")
     if not s.tcf.purpose_consents and not s.tcf.purpose_li:  # refused or objected to all
-        return replace(_NPA, rows=("D15",))
+        return _npa("D15")
     vendor = _vendor_view(s.tcf, vendor_id, lia)
     if s.age is not None and s.age < art8_age(s.region):
-        return replace(_NPA, rows=("D11",))
+        return _npa("D11")
     base = _by_bases(vendor, uk)
     if base.mode is Mode.NON_PERSONALISED:
         return base
@@ -164,6 +165,12 @@ def _european(s: Signals, law: Jurisdiction, vendor_id: int, lia: frozenset[int]
             purposes=_present(vendor, 1, 2, 7),
         )
     return replace(base, precise_geo=vendor.precise_geo and base.mode is not Mode.NONE)
+
+
+@functools.cache
+def _npa(row: str) -> Permissions:
+    """Non-personalised ads for the table row `row` (one shared, immutable value)."""
+    return replace(_NPA, rows=(row,))
 
 
 def _by_bases(v: _Vendor, uk: bool) -> Permissions:
@@ -195,7 +202,7 @@ def _by_bases(v: _Vendor, uk: bool) -> Permissions:
         measurement = Measurement.EVENT if p7 else Measurement.AGGREGATE
         return Permissions(Mode.CONTEXTUAL, False, measurement, _present(v, 2, 7), (row,))
     # No basis for even limited-data ad selection (P2): only delivery and security run.
-    return replace(_NPA, rows=("D15",))
+    return _npa("D15")
 
 
 def _contextual(

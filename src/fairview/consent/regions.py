@@ -7,6 +7,7 @@ strictest rules (row D25): the EU's, with the highest consent age.
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 
 
@@ -34,6 +35,7 @@ UK_ART8_AGE = 13
 UOOM_STATES = frozenset({"CO", "CT", "TX", "OR", "MT", "DE", "NJ", "NH", "MN", "MD", "NE"})
 
 
+@functools.lru_cache(maxsize=4096)  # read several times per decision; regions are few
 def split_region(region: str | None) -> tuple[str | None, str | None]:
     """`EU-DE` → (DE, None); `US-CA` → (US, CA); `DE` → (DE, None)."""
     if not region:

@@ -13,6 +13,7 @@ delivery records the parameters actually used, which "why this ad" shows.
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import logging
 import os
@@ -20,12 +21,12 @@ import random
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from fairview.audience.taxonomy import Taxonomy, content_taxonomy
 from fairview.audience.topics import ancestors
-from fairview.clock import day_of
+from fairview.clock import DAY_MS, day_of
 from fairview.consent.policy import Measurement, Mode, Permissions, decide
 from fairview.consent.signals import RawSignals, ReadSignals, read_signals
 from fairview.consent.tcf import decode as decode_tc
@@ -321,8 +322,7 @@ class Decider:
             else:
                 objection = self._store.consents.objection(viewer)
             objected = objection is not None
-        today = datetime.fromtimestamp(now_ms / 1000, tz=UTC).date()
-        read = read_signals(raw, today=today, objected=objected)
+        read = read_signals(raw, today=_date_of(now_ms // DAY_MS), objected=objected)
         permissions = decide(
             read.signals, vendor_id=self._vendor_id, lia_purposes=self._lia_purposes
         )
@@ -562,6 +562,12 @@ def _why(
         "cohort": context.cohort if cohort is not None else None,
         "selection": selection,
     }
+
+
+@functools.lru_cache(maxsize=8)
+def _date_of(day: int) -> date:
+    """The UTC date of a day number (epoch ms // DAY_MS)."""
+    return datetime.fromtimestamp(day * 86_400, tz=UTC).date()
 
 
 def delivery_id(now_ms: int) -> str:

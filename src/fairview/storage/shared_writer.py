@@ -61,22 +61,21 @@ class SharedWriter:
     """The writer thread: accepts the server processes' connections on a Unix socket
     and commits what they send, grouped, with `deliveries.write`."""
 
-    def __init__(
-        self,
-        deliveries: Deliveries,
-        directory: Path | None = None,
-        *,
-        linger_s: float = LINGER_S,
-    ) -> None:
+    def __init__(self, deliveries: Deliveries, *, linger_s: float = LINGER_S) -> None:
         self._deliveries = deliveries
         self._linger_s = linger_s
         self._selector = selectors.DefaultSelector()
         self._peers: list[_Peer] = []
-        self._directory = Path(tempfile.mkdtemp(prefix="fairview-writer-", dir=directory))
+        self._directory = _private_directory()
         self.path = str(self._directory / "deliveries.sock")
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._listener.bind(self.path)
-        self._listener.listen(64)
+        try:
+            self._listener.bind(self.path)
+            self._listener.listen(64)
+        except OSError:
+            self._listener.close()
+            self._directory.rmdir()
+            raise
         self._listener.setblocking(False)
         self._wake_read, self._wake_write = socket.socketpair()
         self._thread = threading.Thread(target=self._run, name="fairview-shared-writer")
@@ -86,6 +85,10 @@ class SharedWriter:
     def start(self) -> SharedWriter:
         self._thread.start()
         return self
+
+    def alive(self) -> bool:
+        """Whether the writer thread is running (the supervisor stops the server if not)."""
+        return self._thread.is_alive()
 
     def close(self) -> None:
         """Stop after the current commit; the socket and its directory are removed."""
@@ -144,7 +147,7 @@ class SharedWriter:
     def _receive(self, peer: _Peer) -> list[tuple[_Peer, DeliveryRows]]:
         try:
             return [(peer, rows) for rows in peer.receive()]
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError) as exc:
             log.warning("shared writer: a server process disconnected (%s)", exc)
             self._selector.unregister(peer.sock)
             self._peers.remove(peer)
@@ -170,6 +173,16 @@ class SharedWriter:
         for peer, _ in waiting:
             with contextlib.suppress(OSError):  # a process that left reads no answer
                 peer.sock.send(answer)
+
+
+def _private_directory() -> Path:
+    """A new directory only this user can open, short enough for a socket path (Unix
+    socket paths are limited to about 100 bytes; a long TMPDIR falls back to /tmp)."""
+    made = Path(tempfile.mkdtemp(prefix="fairview-"))
+    if len(str(made)) > 80:
+        made.rmdir()
+        made = Path(tempfile.mkdtemp(prefix="fairview-", dir="/tmp"))
+    return made
 
 
 class _Peer:
@@ -259,12 +272,14 @@ class AsyncSharedWriter:
     without handing the interpreter lock back and forth with one).
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, timeout_s: float = ANSWER_TIMEOUT_S) -> None:
         self._path = path
+        self._timeout_s = timeout_s
         self._link: _Link | None = None
         self._connecting = False
         self._waiting: list[tuple[DeliveryRows, asyncio.Future[None]]] = []
         self._in_flight: list[asyncio.Future[None]] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
 
     async def write(self, rows: DeliveryRows) -> None:
         if not rows:
@@ -300,12 +315,17 @@ class AsyncSharedWriter:
         payload = DeliveryRows.merge([rows for rows, _ in waiting]).to_json()
         self._in_flight = [done for _, done in waiting]
         self._link.transport.write(_LENGTH.pack(len(payload)) + payload)
+        # no answer in time: the connection is dropped, which fails the group
+        self._deadline = asyncio.get_running_loop().call_later(
+            self._timeout_s, self._link.transport.abort
+        )
 
     def _take_waiting(self) -> list[tuple[DeliveryRows, asyncio.Future[None]]]:
         waiting, self._waiting = self._waiting, []
         return waiting
 
     def _answered(self, answer: int) -> None:
+        self._stop_deadline()
         in_flight, self._in_flight = self._in_flight or [], None
         for done in in_flight:
             if done.done():
@@ -317,7 +337,13 @@ class AsyncSharedWriter:
         if self._waiting:
             self._send()
 
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
     def _lost(self, exc: Exception | None) -> None:
+        self._stop_deadline()
         self._link = None
         in_flight, self._in_flight = self._in_flight or [], None
         error = exc or ConnectionError("the shared delivery writer closed the connection")
