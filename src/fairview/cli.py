@@ -48,7 +48,8 @@ def serve(
     """Serve the HTTP API (OpenAPI docs at /docs). Access logs are off: no client addresses.
 
     With several workers each process listens on its own socket (SO_REUSEPORT), so
-    the kernel spreads connections evenly over them.
+    the kernel spreads connections evenly over them, and the supervisor commits every
+    process's delivery records in shared transactions (docs/serving.md).
     """
     from fairview.api.server import serve as run_server
 
