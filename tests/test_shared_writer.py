@@ -356,3 +356,18 @@ def test_the_supervisor_stops_when_the_shared_writer_has_stopped() -> None:
         for n, handler in handlers.items():
             signal.signal(n, handler)
     assert supervisor.failed
+
+
+def test_stopping_commits_what_has_arrived(sqlite_store: Store) -> None:
+    rows, ids = _rows(sqlite_store, 2)
+    writer = SharedWriter(sqlite_store.deliveries, linger_s=60.0).start()
+    active = SharedWriterClient(writer.path)
+    with socket.socket(socket.AF_UNIX) as idle:
+        idle.connect(writer.path)  # a second process that sends nothing: the writer lingers
+        answered = threading.Thread(target=active.write, args=(rows,))
+        answered.start()
+        time.sleep(0.5)  # the group has arrived; the writer waits for the idle process's
+        writer.close()
+        answered.join(10)
+        active.close()
+    assert not answered.is_alive() and _stored(sqlite_store, ids) == 2

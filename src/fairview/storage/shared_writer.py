@@ -79,6 +79,7 @@ class SharedWriter:
         self._listener.setblocking(False)
         self._wake_read, self._wake_write = socket.socketpair()
         self._thread = threading.Thread(target=self._run, name="fairview-shared-writer")
+        self._stopping = False
         self.commits = 0
         """Transactions committed so far (for tests and diagnostics)."""
 
@@ -91,7 +92,7 @@ class SharedWriter:
         return self._thread.is_alive()
 
     def close(self) -> None:
-        """Stop after the current commit; the socket and its directory are removed."""
+        """Stop after committing what has arrived; the socket and its directory are removed."""
         with contextlib.suppress(OSError):
             self._wake_write.send(b"x")
         if self._thread.is_alive():
@@ -113,16 +114,20 @@ class SharedWriter:
         self._selector.register(self._listener, selectors.EVENT_READ)
         self._selector.register(self._wake_read, selectors.EVENT_READ)
         try:
-            while (waiting := self._gather()) is not None:
-                self._commit(waiting)
+            while True:
+                waiting = self._gather()
+                if waiting:
+                    self._commit(waiting)
+                if self._stopping:
+                    return
         finally:
             for peer in self._peers:
                 peer.sock.close()
             self._selector.close()
 
-    def _gather(self) -> list[tuple[_Peer, DeliveryRows]] | None:
+    def _gather(self) -> list[tuple[_Peer, DeliveryRows]]:
         """The next group: once something has arrived, what every process has sent,
-        or what arrived within `linger_s`. None: stop."""
+        or what arrived within `linger_s`; when asked to stop, what has arrived."""
         waiting: list[tuple[_Peer, DeliveryRows]] = []
         deadline: float | None = None
         while True:
@@ -132,7 +137,8 @@ class SharedWriter:
                 return waiting
             for key, _ in ready:
                 if key.fileobj is self._wake_read:
-                    return None
+                    self._stopping = True
+                    return waiting
                 if key.fileobj is self._listener:
                     self._accept()
                 else:
