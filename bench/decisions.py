@@ -9,10 +9,11 @@ every decision (`index_ttl_ms=0`), as the decider did before the index.
 Over HTTP: `fairview serve --workers 2` and an asyncio load generator on the same
 two cores, `POST /v1/decisions`: closed loop at 8 and 16 connections (capacity), then
 open loop at the target's fixed 2,000 decisions/s, latency from each request's
-scheduled time (the target as stated; see bench/loadgen.py). The baseline, in the same
-run, is uvicorn's own `--workers 2` (one listening socket shared by both processes, each
-process writing its own delivery records, uvicorn's own protocol), how fairview served
-before.
+scheduled time (the target as stated; see bench/loadgen.py), with the default
+`FAIRVIEW_DELIVERY_COMMIT=behind` and again with `before_answer` (each decision waits for
+its delivery's commit). The baseline, in the same run, is uvicorn's own `--workers 2`
+(one listening socket shared by both processes, each process committing its own delivery
+records before answering, uvicorn's own protocol), how fairview served before.
 """
 
 from __future__ import annotations
@@ -260,6 +261,10 @@ def _http(
         for r in requests
     ]
     results = _http_run(specs, bodies, seconds, shared_socket=False)
+    # the same server, each decision answering only once its delivery is committed
+    results["before_answer"] = _http_run(
+        specs, bodies, seconds, shared_socket=False, commit="before_answer", closed_loop=False
+    )
     results["baseline_shared_socket"] = _http_run(specs, bodies, seconds, shared_socket=True)
     return results
 
@@ -270,18 +275,22 @@ def _http_run(
     seconds: float,
     *,
     shared_socket: bool,
+    commit: str = "behind",
+    closed_loop: bool = True,
 ) -> dict[str, Any]:
-    """One server (a fresh database), the same sequence of loads for either kind."""
+    """One server (a fresh database), the same sequence of loads for either kind;
+    `commit` is its FAIRVIEW_DELIVERY_COMMIT (`fairview serve` only)."""
     os.sync()  # what earlier benchmarks wrote is flushed now, not during this one's fsyncs
     time.sleep(2)
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"commit": commit}
+    env = {"FAIRVIEW_DELIVERY_COMMIT": commit}
     with (
         tempfile.TemporaryDirectory() as tmp,
-        _Server(Path(tmp), 2, None, shared_socket=shared_socket) as port,
+        _Server(Path(tmp), 2, None, shared_socket=shared_socket, env=env) as port,
     ):
         _create_over_http(f"http://127.0.0.1:{port}", specs)
         time.sleep(1.2)  # both workers' campaign indexes refresh
-        for connections in (8, 16):
+        for connections in (8, 16) if closed_loop else ():
             trials = [_load(port, bodies, seconds, connections) for _ in range(TRIALS)]
             median = sorted(trials, key=lambda t: t["decisions_per_s"])[TRIALS // 2]
             results[str(connections)] = {
@@ -294,7 +303,7 @@ def _http_run(
             **median,
             "trials": [[t["decisions_per_s"], t["p99_ms"]] for t in trials],
         }
-        if not shared_socket:
+        if closed_loop and not shared_socket:
             results["soak"] = _open_loop(port, bodies, seconds=SOAK_S)
     return results
 

@@ -129,9 +129,16 @@ class _Server:
     instead (one listening socket shared by the processes: how fairview served before)."""
 
     def __init__(
-        self, tmp: Path, workers: int, database_url: str | None, *, shared_socket: bool = False
+        self,
+        tmp: Path,
+        workers: int,
+        database_url: str | None,
+        *,
+        shared_socket: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.tmp = tmp
+        self.env = env or {}
         self.workers = workers
         self.url = database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
         self.shared_socket = shared_socket
@@ -146,6 +153,7 @@ class _Server:
             "FAIRVIEW_DATABASE_URL": self.url,
             "FAIRVIEW_TOKEN_SIGNING_KEY": KEY,
             "FAIRVIEW_SQLITE_SYNCHRONOUS": "FULL",
+            **self.env,
         }
         command = (
             [*_UVICORN, "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
@@ -154,12 +162,16 @@ class _Server:
         )
         if self.shared_socket:  # uvicorn's processes would each migrate, racing
             subprocess.run([sys.executable, "-m", "fairview", "migrate"], env=env, check=True)
-        self.proc = subprocess.Popen(
-            [sys.executable, *command, "--port", str(port), "--workers", str(self.workers)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        # The server's log goes to a file: a pipe nobody reads would stall the server
+        # once its buffer filled.
+        self.log = self.tmp / "server.log"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, *command, "--port", str(port), "--workers", str(self.workers)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -170,8 +182,11 @@ class _Server:
             except OSError:
                 time.sleep(0.1)
         self.proc.kill()
-        raise RuntimeError("bench server did not start")
+        raise RuntimeError(f"bench server did not start: {self.log.read_text()[-2000:]}")
 
     def __exit__(self, *exc: object) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=15)
+        errors = [line for line in self.log.read_text().splitlines() if "ERROR" in line]
+        if errors:  # the figures of a server that logged errors are not to be trusted
+            print("\n".join(["bench server logged errors:", *errors[:20]]), file=sys.stderr)

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 import sqlalchemy
 from fastapi.testclient import TestClient
@@ -15,6 +16,12 @@ from playwright.sync_api import Browser
 from fairview.clock import ShiftedClock
 from fairview.settings import Settings
 from fairview.storage import Store, open_store
+
+# Property tests check what the code does, not how fast: on two shared cores the first
+# example of a test (lazy imports, caches) can take longer than hypothesis's default
+# 200 ms deadline, which failed a run of tests/test_index.py at 477 ms.
+hypothesis.settings.register_profile("fairview", deadline=None)
+hypothesis.settings.load_profile("fairview")
 
 PG_URL = os.environ.get("FAIRVIEW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -121,12 +121,16 @@ def test_a_broken_peer_is_dropped_and_the_others_are_served(sqlite_store: Store)
     with SharedWriter(sqlite_store.deliveries, linger_s=0) as writer:
         with socket.socket(socket.AF_UNIX) as broken:
             broken.connect(writer.path)
-            broken.sendall(struct.pack("!I", 1 << 31))  # not a frame anybody sends
+            broken.sendall(struct.pack("!IB", 1 << 31, 0))  # not a frame anybody sends
             assert broken.recv(1) == b""  # disconnected
         with socket.socket(socket.AF_UNIX) as garbled:
             garbled.connect(writer.path)
-            garbled.sendall(struct.pack("!I", 3) + b"{x]")  # not JSON
+            garbled.sendall(struct.pack("!IB", 3, 0) + b"{x]")  # not JSON
             assert garbled.recv(1) == b""
+        with socket.socket(socket.AF_UNIX) as unknown:
+            unknown.connect(writer.path)
+            unknown.sendall(struct.pack("!IB", 2, 7) + b"[]")  # no such kind of frame
+            assert unknown.recv(1) == b""
         client = SharedWriterClient(writer.path)
         client.write(rows)
         client.close()
@@ -371,3 +375,121 @@ def test_stopping_commits_what_has_arrived(sqlite_store: Store) -> None:
         answered.join(10)
         active.close()
     assert not answered.is_alive() and _stored(sqlite_store, ids) == 2
+
+
+class _Failing:
+    """The store's deliveries, with a switch that makes every commit fail (the database
+    is down); what goes through is written to the real store."""
+
+    def __init__(self, store: Store) -> None:
+        self._deliveries = store.deliveries
+        self.down = False
+        self.attempts = 0
+
+    def write(self, rows: DeliveryRows) -> None:
+        self.attempts += 1
+        if self.down:
+            raise ConnectionError("the database is down")
+        self._deliveries.write(rows)
+
+
+def test_behind_answers_before_the_commit_and_stopping_stores_it(sqlite_store: Store) -> None:
+    rows, ids = _rows(sqlite_store, 3)
+    writer = SharedWriter(sqlite_store.deliveries, linger_s=60.0).start()
+    idle = socket.socket(socket.AF_UNIX)
+
+    async def main() -> int:
+        remote = AsyncSharedWriter(writer.path, behind=True)
+        await remote.write(_rows(sqlite_store, 1, first=50)[0])  # connects, waits
+        idle.connect(writer.path)  # a second process that sends nothing: the writer lingers
+        _wait(lambda: len(writer._peers) == 2)
+        began = time.monotonic()
+        await asyncio.wait_for(remote.write(rows), 5)  # returns without the commit
+        assert time.monotonic() - began < 1
+        await asyncio.sleep(0.1)  # the frame leaves on the next step of the loop
+        stored_then = _stored(sqlite_store, ids)
+        remote.close()
+        return stored_then
+
+    try:
+        assert asyncio.run(main()) == 0
+        writer.close()  # commits what has arrived
+    finally:
+        idle.close()
+    assert _stored(sqlite_store, ids) == 3
+
+
+def test_behind_keeps_what_failed_retries_it_and_waits_while_the_store_fails(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fairview.storage.shared_writer.RETRY_S", 0.05)
+    deliveries = _Failing(store)
+    handed, handed_ids = _rows(store, 2)
+    during, during_ids = _rows(store, 1, first=10)
+    after, after_ids = _rows(store, 1, first=20)
+    with SharedWriter(deliveries, linger_s=0) as writer:  # type: ignore[arg-type]
+
+        async def main() -> None:
+            remote = AsyncSharedWriter(writer.path, behind=True)
+            await remote.write(_rows(store, 1, first=30)[0])  # connects (and waits)
+            deliveries.down = True
+            await remote.write(handed)  # answered at once; its commit fails
+            for _ in range(200):  # the writer's "not stored" arrives
+                if remote._failing:
+                    break
+                await asyncio.sleep(0.01)
+            assert remote._failing
+            with pytest.raises(NotStored):
+                await remote.write(during)  # now the decision waits, and hears the failure
+            attempts = deliveries.attempts
+            await asyncio.sleep(0.3)
+            assert deliveries.attempts > attempts  # the kept rows are tried again
+            deliveries.down = False
+            await remote.write(after)  # waits once more, is stored: behind again
+            assert not remote._failing
+            remote.close()
+
+        asyncio.run(main())
+        _wait(lambda: _stored(store, handed_ids) == 2)
+    assert _stored(store, after_ids) == 1
+    assert _stored(store, during_ids) == 0  # its request was told 503: not kept
+
+
+def test_kept_rows_that_never_store_do_not_hold_up_new_ones_and_are_reported(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("fairview.storage.shared_writer.RETRY_S", 0.05)
+    rows, _ = _rows(sqlite_store, 2)
+    with SharedWriter(sqlite_store.deliveries, linger_s=0) as writer:
+
+        async def main() -> None:
+            remote = AsyncSharedWriter(writer.path, behind=True)
+            await remote.write(rows)  # connects and stores them
+            await remote.write(rows)  # the same ids again: this commit can never succeed
+            await asyncio.sleep(0.3)  # kept, retried, failing each time
+            assert remote._failing
+            more, more_ids = _rows(sqlite_store, 3, first=40)
+            await remote.write(more)  # waits after the failure, and is stored all the same
+            assert _stored(sqlite_store, more_ids) == 3 and not remote._failing
+            remote.close()
+
+        with caplog.at_level("ERROR", logger="fairview.shared_writer"):
+            asyncio.run(main())
+            writer.close()
+    assert "2 deliveries whose decisions had answered could not be stored" in caplog.text
+
+
+def test_drain_waits_until_what_was_handed_over_is_answered(sqlite_store: Store) -> None:
+    rows, ids = _rows(sqlite_store, 4)
+    with SharedWriter(sqlite_store.deliveries, linger_s=0) as writer:
+
+        async def main() -> None:
+            remote = AsyncSharedWriter(writer.path, behind=True)
+            await remote.write(_rows(sqlite_store, 1, first=90)[0])
+            await remote.write(rows)
+            await remote.drain()
+            assert not remote._sent
+            remote.close()
+
+        asyncio.run(main())
+        assert _stored(sqlite_store, ids) == 4  # while the writer still runs

@@ -47,9 +47,11 @@ def serve(
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs). Access logs are off: no client addresses.
 
-    With several workers each process listens on its own socket (SO_REUSEPORT), so
-    the kernel spreads connections evenly over them, and the supervisor commits every
-    process's delivery records in shared transactions (docs/serving.md).
+    Each process listens on its own socket (SO_REUSEPORT), so the kernel spreads
+    connections evenly over them, and the supervisor commits every process's delivery
+    records in shared transactions. A decision answers once its records are handed to
+    that writer (FAIRVIEW_DELIVERY_COMMIT=behind), or once they are committed
+    (before_answer); docs/serving.md.
     """
     from fairview.api.server import serve as run_server
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -144,6 +144,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Requests per second all endpoints except the player-facing ones and the "
         "health check accept together, per server process (bounds floods of made-up keys).",
+    )
+    delivery_commit: Literal["behind", "before_answer"] = Field(
+        "behind",
+        description="When `fairview serve` answers a decision: `behind` as soon as its "
+        "delivery records are handed to the server's one writer, which commits them "
+        "within about a millisecond (a power cut or a crash of the whole server can lose "
+        "those not yet committed); `before_answer` only once they are committed "
+        "(docs/serving.md).",
     )
     sqlite_synchronous: str = Field(
         "FULL",

@@ -66,7 +66,11 @@ def create_app(
     writer = GroupCommitWriter(store.events)
     pseudonymiser = Pseudonymiser(settings.pseudonym_pepper.get_secret_value())
     remote = SharedWriterClient(shared_writer) if shared_writer else None
-    remote_async = AsyncSharedWriter(shared_writer) if shared_writer else None
+    remote_async = (
+        AsyncSharedWriter(shared_writer, behind=settings.delivery_commit == "behind")
+        if shared_writer
+        else None
+    )
     services = Services(
         settings=settings,
         store=store,
@@ -91,6 +95,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        if remote_async:
+            await remote_async.drain()  # what was handed over is committed before we go
         writer.close()
         services.decider.close()
         if remote and remote_async:

@@ -48,7 +48,7 @@ DEFAULT_SIZE = (1080, 1920)
 
 
 @router.get("/v1/vast", response_class=Response)
-def vast_tag(
+async def vast_tag(
     request: Request,
     services: ServicesDep,
     placement: Annotated[str, Query(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")],
@@ -86,7 +86,7 @@ def vast_tag(
         language=lang,
         topics=topic_ids,
     )
-    decision = services.decider.decide(ad_request, services.clock.now_ms())
+    decision = await services.decider.decide_async(ad_request, services.clock.now_ms())
     return Response(_vast_document(services, decision), media_type=XML)
 
 
@@ -128,7 +128,7 @@ async def openrtb_bid(
 ) -> Response:
     """An OpenRTB 2.6 bid request in; a bid response with VAST in `adm`, or 204 (no bid)."""
     view = parse_bid_request(await request.body(), version=x_openrtb_version)
-    bids = [bid for slot_bid in _bids(services, view) for bid in slot_bid]
+    bids = [bid for slot_bid in await _bids(services, view) for bid in slot_bid]
     if not bids:
         return Response(status_code=204)
     currency = next(iter(view.currencies), "EUR")
@@ -136,7 +136,7 @@ async def openrtb_bid(
     return Response(orjson.dumps(payload), media_type="application/json")
 
 
-def _bids(services: Services, view: BidRequestView) -> list[list[Bid]]:
+async def _bids(services: Services, view: BidRequestView) -> list[list[Bid]]:
     taxonomy = content_taxonomy()
     topics = tuple(t for t in view.content_topics if t in taxonomy)
     if view.cattax not in CONTENT_TAXONOMY_3:
@@ -155,7 +155,7 @@ def _bids(services: Services, view: BidRequestView) -> list[list[Bid]]:
             topics=topics,
             fits=partial(_fits, slot),
         )
-        decision = services.decider.decide(request, now_ms)
+        decision = await services.decider.decide_async(request, now_ms)
         slot_bids = []
         for served in decision.ads:
             price = _cpm(services, served)

@@ -1,23 +1,37 @@
 """One writer for the delivery records of every server process.
 
-Every ad decision waits until its delivery is durable. With `fairview serve --workers
-N`, each process used to commit its own decisions: N writers taking turns on one
-SQLite file, each waiting for the others' commits and fsyncs before its own (a commit
-took 3.5–4.5 ms of wall time in each of two processes at 2,000 decisions/s, against
-about 1.2 ms alone; docs/serving.md). Here the supervisor runs one writer thread
-(`SharedWriter`), and each server process's group commit sends its group of rows
-(`DeliveryRows`) over a Unix socket and waits for the answer (`SharedWriterClient`).
-The writer commits what every process has sent since its last commit in one
-transaction, then answers each: groups from all processes share one fsync, and the
-processes no longer queue for the database's write lock.
+With `fairview serve --workers N`, each process used to commit its own decisions: N
+writers taking turns on one SQLite file, each waiting for the others' commits and fsyncs
+before its own (a commit took 3.5–4.5 ms of wall time in each of two processes at 2,000
+decisions/s, against about 1.2 ms alone; docs/serving.md). Here the supervisor runs one
+writer thread (`SharedWriter`), and each server process sends its groups of rows
+(`DeliveryRows`) over a Unix socket (`AsyncSharedWriter`, or `SharedWriterClient` from
+a thread). The writer commits what every process has sent since its last commit in one
+transaction, then answers each frame: groups from all processes share one fsync, and
+the processes no longer queue for the database's write lock.
 
-Nothing changes in what an answer means: a process hears "stored" only after the
-transaction holding its rows has committed, and "not stored" (so its decisions answer
-503 `store_unavailable`) when it failed. The rows travel as JSON (`DeliveryRows.to_json`).
-The socket lives in a directory only the server's user can open.
+A process hears "stored" only after the transaction holding its rows has committed,
+and "not stored" when it failed. The rows travel as JSON (`DeliveryRows.to_json`). The
+socket lives in a directory only the server's user can open.
 
-Frames: a 4-byte big-endian length, then the payload; the answer is one byte, `1`
-stored, `0` not stored.
+Frames: a 4-byte big-endian length of the payload, one byte saying whether the sender
+waits (`ANSWER`) or has answered its requests already (`KEEP`), then the payload; the
+answer to every frame is one byte, `1` stored, `0` not stored, in the order the frames
+were sent.
+
+**When a decision answers** (`FAIRVIEW_DELIVERY_COMMIT`, docs/serving.md):
+
+- `before_answer`: the process waits for its group's answer, as described above.
+- `behind` (the default): the process sends its rows (`KEEP`) and answers at once; the
+  writer commits them within about a millisecond. A failed commit does not drop them:
+  the writer keeps them and tries again every `RETRY_S` on their own, so that they
+  cannot hold up newer groups, and answers "not stored", on which the process waits for
+  each answer (as `before_answer`, so its decisions answer 503 while the store fails)
+  until one says "stored" again. A process that has more than `MAX_UNANSWERED` frames
+  unanswered (the writer is stalled) waits too. What `behind` gives up: rows the writer
+  has received but not committed, or that the kernel holds for it, are lost if the
+  supervisor dies or the machine loses power before the commit; the stop path commits
+  them. A server process that dies loses only rows it had not yet written to the socket.
 """
 
 from __future__ import annotations
@@ -32,15 +46,25 @@ import struct
 import tempfile
 import threading
 import time
+from collections import deque
 from pathlib import Path
+from typing import NamedTuple
 
 from fairview.storage.deliveries import Deliveries, DeliveryRows
 
 log = logging.getLogger("fairview.shared_writer")
 
-_LENGTH = struct.Struct("!I")
+_HEADER = struct.Struct("!IB")
+ANSWER = 0
+"""A frame whose sender waits for the answer: on failure its rows are dropped."""
+KEEP = 1
+"""A frame whose sender has answered already: on failure its rows are kept and retried."""
 STORED = b"\x01"
 NOT_STORED = b"\x00"
+RETRY_S = 0.5
+"""How often the writer tries again to store `KEEP` rows whose commit failed."""
+MAX_UNANSWERED = 5_000
+"""`behind`: frames a process may have unanswered before it waits for each answer."""
 MAX_FRAME = 64 * 1024 * 1024
 """A frame over this is a broken peer, not a group of decisions: it is disconnected."""
 ANSWER_TIMEOUT_S = 30.0
@@ -80,6 +104,8 @@ class SharedWriter:
         self._wake_read, self._wake_write = socket.socketpair()
         self._thread = threading.Thread(target=self._run, name="fairview-shared-writer")
         self._stopping = False
+        self._kept: list[DeliveryRows] = []
+        self._retry_at = 0.0
         self.commits = 0
         """Transactions committed so far (for tests and diagnostics)."""
 
@@ -116,24 +142,38 @@ class SharedWriter:
         try:
             while True:
                 waiting = self._gather()
-                if waiting:
+                if waiting or self._kept:
                     self._commit(waiting)
                 if self._stopping:
+                    self._retry_at = 0.0
+                    self._commit([])  # a last try for rows kept after a failure
+                    if self._kept:
+                        log.error(
+                            "shared writer: %d deliveries whose decisions had answered could "
+                            "not be stored before the server stopped, and are lost",
+                            sum(len(rows.deliveries) for rows in self._kept),
+                        )
                     return
         finally:
             for peer in self._peers:
                 peer.sock.close()
             self._selector.close()
 
-    def _gather(self) -> list[tuple[_Peer, DeliveryRows]]:
+    def _gather(self) -> list[_Frame]:
         """The next group: once something has arrived, what every process has sent,
-        or what arrived within `linger_s`; when asked to stop, what has arrived."""
-        waiting: list[tuple[_Peer, DeliveryRows]] = []
+        or what arrived within `linger_s`; when asked to stop, what has arrived; when
+        rows are kept after a failure, nothing once it is time to retry them."""
+        waiting: list[_Frame] = []
         deadline: float | None = None
         while True:
-            timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            if deadline is not None:
+                timeout: float | None = max(0.0, deadline - time.perf_counter())
+            elif self._kept:
+                timeout = max(0.0, self._retry_at - time.perf_counter())
+            else:
+                timeout = None
             ready = self._selector.select(timeout)
-            if not ready and deadline is not None:
+            if not ready:
                 return waiting
             for key, _ in ready:
                 if key.fileobj is self._wake_read:
@@ -145,14 +185,14 @@ class SharedWriter:
                     waiting.extend(self._receive(key.data))
             if not waiting:
                 continue
-            if len({id(peer) for peer, _ in waiting}) >= len(self._peers):
+            if len({id(frame.peer) for frame in waiting}) >= len(self._peers):
                 return waiting
             if deadline is None:
                 deadline = time.perf_counter() + self._linger_s
 
-    def _receive(self, peer: _Peer) -> list[tuple[_Peer, DeliveryRows]]:
+    def _receive(self, peer: _Peer) -> list[_Frame]:
         try:
-            return [(peer, rows) for rows in peer.receive()]
+            return peer.receive()
         except (OSError, ValueError, TypeError) as exc:
             log.warning("shared writer: a server process disconnected (%s)", exc)
             self._selector.unregister(peer.sock)
@@ -168,17 +208,38 @@ class SharedWriter:
             self._peers.append(peer)
             self._selector.register(sock, selectors.EVENT_READ, peer)
 
-    def _commit(self, waiting: list[tuple[_Peer, DeliveryRows]]) -> None:
-        try:
-            self._deliveries.write(DeliveryRows.merge([rows for _, rows in waiting]))
-            self.commits += 1
-            answer = STORED
-        except Exception:  # every process waiting learns that nothing was stored
-            log.exception("shared writer: a group of %d was not stored", len(waiting))
-            answer = NOT_STORED
-        for peer, _ in waiting:
+    def _commit(self, waiting: list[_Frame]) -> None:
+        """Store `waiting` in one transaction and answer each frame; before that, when
+        it is time, retry the rows kept after a failure, in a transaction of their own."""
+        if self._kept and time.perf_counter() >= self._retry_at:
+            kept = DeliveryRows.merge(self._kept)
+            if self._store(kept):
+                log.warning(
+                    "shared writer: stored %d deliveries kept after a failure",
+                    len(kept.deliveries),
+                )
+                self._kept = []
+            else:
+                self._retry_at = time.perf_counter() + RETRY_S
+        if not waiting:
+            return
+        stored = self._store(DeliveryRows.merge([frame.rows for frame in waiting]))
+        if not stored:
+            self._kept.extend(frame.rows for frame in waiting if frame.kind == KEEP)
+            self._retry_at = time.perf_counter() + RETRY_S
+        answer = STORED if stored else NOT_STORED
+        for frame in waiting:
             with contextlib.suppress(OSError):  # a process that left reads no answer
-                peer.sock.send(answer)
+                frame.peer.sock.send(answer)
+
+    def _store(self, rows: DeliveryRows) -> bool:
+        try:
+            self._deliveries.write(rows)
+        except Exception:  # every process waiting learns that nothing was stored
+            log.exception("shared writer: %d deliveries were not stored", len(rows.deliveries))
+            return False
+        self.commits += 1
+        return True
 
 
 def _private_directory() -> Path:
@@ -191,6 +252,12 @@ def _private_directory() -> Path:
     return made
 
 
+class _Frame(NamedTuple):
+    peer: _Peer
+    kind: int
+    rows: DeliveryRows
+
+
 class _Peer:
     """One server process's connection: the bytes received so far."""
 
@@ -198,7 +265,7 @@ class _Peer:
         self.sock = sock
         self._buffer = bytearray()
 
-    def receive(self) -> list[DeliveryRows]:
+    def receive(self) -> list[_Frame]:
         """Read what has arrived; the complete frames, decoded. Raises when the
         process has gone (`ConnectionError`) or sent something that is not a frame."""
         data = self.sock.recv(1 << 20)
@@ -206,14 +273,15 @@ class _Peer:
             raise ConnectionError("connection closed")
         self._buffer += data
         frames = []
-        while len(self._buffer) >= _LENGTH.size:
-            (length,) = _LENGTH.unpack_from(self._buffer)
-            if length > MAX_FRAME:
-                raise ValueError(f"a frame of {length} bytes")
-            end = _LENGTH.size + length
+        while len(self._buffer) >= _HEADER.size:
+            length, kind = _HEADER.unpack_from(self._buffer)
+            if length > MAX_FRAME or kind not in (ANSWER, KEEP):
+                raise ValueError(f"a frame of {length} bytes, of kind {kind}")
+            end = _HEADER.size + length
             if len(self._buffer) < end:
                 break
-            frames.append(DeliveryRows.from_json(bytes(self._buffer[_LENGTH.size : end])))
+            rows = DeliveryRows.from_json(bytes(self._buffer[_HEADER.size : end]))
+            frames.append(_Frame(self, kind, rows))
             del self._buffer[:end]
         return frames
 
@@ -235,7 +303,7 @@ class SharedWriterClient:
         with self._lock:
             sock = self._connected()
             try:
-                sock.sendall(_LENGTH.pack(len(payload)) + payload)
+                sock.sendall(_HEADER.pack(len(payload), ANSWER) + payload)
                 answer = sock.recv(1)
             except OSError:
                 self._disconnect()
@@ -269,34 +337,69 @@ class SharedWriterClient:
 
 
 class AsyncSharedWriter:
-    """A server process's side on its event loop: `await write(rows)` returns once the
-    shared writer has committed them, and raises when it did not (or cannot be reached).
+    """A server process's side on its event loop.
 
-    One group is in flight at a time. What the process's requests add while it is
+    `before_answer` (the default here): `await write(rows)` returns once the shared
+    writer has committed them, and raises when it did not (or cannot be reached). One
+    group is in flight at a time. What the process's requests add while it is
     travelling waits, and goes as the next group when the answer comes: the process's
     group commit, run on the event loop itself, without a writer thread to wake (and
     without handing the interpreter lock back and forth with one).
+
+    `behind=True` (`FAIRVIEW_DELIVERY_COMMIT=behind`): `write` hands the rows over and
+    returns; the rows handed over in one step of the event loop leave as one `KEEP`
+    frame. It waits as above while the writer's last answer was "not stored", while
+    the connection is being made, and while `MAX_UNANSWERED` frames are unanswered.
     """
 
-    def __init__(self, path: str, timeout_s: float = ANSWER_TIMEOUT_S) -> None:
+    def __init__(
+        self, path: str, timeout_s: float = ANSWER_TIMEOUT_S, *, behind: bool = False
+    ) -> None:
         self._path = path
         self._timeout_s = timeout_s
+        self._behind = behind
         self._link: _Link | None = None
         self._connecting = False
         self._waiting: list[tuple[DeliveryRows, asyncio.Future[None]]] = []
-        self._in_flight: list[asyncio.Future[None]] | None = None
+        self._answering = False
+        """Whether a group whose callers wait is in flight."""
+        self._handed: list[DeliveryRows] = []
+        """`behind`: rows handed over in this step of the event loop, not yet sent."""
+        self._sent: deque[list[asyncio.Future[None]] | None] = deque()
+        """Per frame sent and not yet answered, in order: its waiting callers (`ANSWER`),
+        or None (`KEEP`)."""
+        self._failing = False
         self._deadline: asyncio.TimerHandle | None = None
 
     async def write(self, rows: DeliveryRows) -> None:
         if not rows:
             return
+        if (
+            self._behind
+            and self._link is not None
+            and not self._failing
+            and len(self._sent) < MAX_UNANSWERED
+        ):
+            if not self._handed:
+                asyncio.get_running_loop().call_soon(self._hand_over)
+            self._handed.append(rows)
+            return
         done = asyncio.get_running_loop().create_future()
         self._waiting.append((rows, done))
         if self._link is None and not self._connecting:
             await self._connect()
-        elif self._in_flight is None and self._link is not None:
+        elif not self._answering and self._link is not None:
             self._send()
         await done
+
+    async def drain(self, timeout_s: float = ANSWER_TIMEOUT_S) -> None:
+        """Wait until every frame sent has been answered (a stopping process calls it,
+        so that what it handed over is committed before it goes)."""
+        if self._handed:
+            self._hand_over()
+        deadline = time.monotonic() + timeout_s
+        while self._sent and self._link is not None and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
 
     def close(self) -> None:
         if self._link is not None:
@@ -310,38 +413,75 @@ class AsyncSharedWriter:
             self._fail(self._take_waiting(), exc)
         finally:
             self._connecting = False
-        if self._link is not None and self._in_flight is None:
+        if self._link is not None and not self._answering:
             self._send()
 
     def _send(self) -> None:
-        assert self._link is not None
         waiting = self._take_waiting()
         if not waiting:
             return
-        payload = DeliveryRows.merge([rows for rows, _ in waiting]).to_json()
-        self._in_flight = [done for _, done in waiting]
-        self._link.transport.write(_LENGTH.pack(len(payload)) + payload)
-        # no answer in time: the connection is dropped, which fails the group
-        self._deadline = asyncio.get_running_loop().call_later(
-            self._timeout_s, self._link.transport.abort
+        self._answering = True
+        self._frame(
+            ANSWER, DeliveryRows.merge([rows for rows, _ in waiting]), [d for _, d in waiting]
         )
+
+    def _hand_over(self) -> None:
+        handed, self._handed = self._handed, []
+        if not handed:
+            return
+        if self._link is None:  # lost since they were handed over
+            log.error(
+                "%d deliveries whose decisions had answered were not sent to the shared "
+                "writer: the connection to it was lost",
+                sum(len(rows.deliveries) for rows in handed),
+            )
+            return
+        self._frame(KEEP, DeliveryRows.merge(handed), None)
+
+    def _frame(
+        self, kind: int, rows: DeliveryRows, callers: list[asyncio.Future[None]] | None
+    ) -> None:
+        assert self._link is not None
+        payload = rows.to_json()
+        self._link.transport.write(_HEADER.pack(len(payload), kind) + payload)
+        self._sent.append(callers)
+        if self._deadline is None:
+            self._restart_deadline()
 
     def _take_waiting(self) -> list[tuple[DeliveryRows, asyncio.Future[None]]]:
         waiting, self._waiting = self._waiting, []
         return waiting
 
     def _answered(self, answer: int) -> None:
+        callers = self._sent.popleft() if self._sent else []
         self._stop_deadline()
-        in_flight, self._in_flight = self._in_flight or [], None
-        for done in in_flight:
-            if done.done():
-                continue
-            if answer == STORED[0]:
-                done.set_result(None)
-            else:
-                done.set_exception(NotStored())
-        if self._waiting:
+        if self._sent:
+            self._restart_deadline()
+        stored = answer == STORED[0]
+        if not stored and not self._failing:
+            log.warning(
+                "the shared writer could not store a group of deliveries; decisions wait "
+                "for the store (and answer 503 while it fails) until it can again"
+            )
+        self._failing = not stored
+        if callers is not None:  # (KEEP: the writer keeps what it could not store)
+            self._answering = False
+            for done in callers:
+                if done.done():
+                    continue
+                if stored:
+                    done.set_result(None)
+                else:
+                    done.set_exception(NotStored())
+        if self._waiting and not self._answering:
             self._send()
+
+    def _restart_deadline(self) -> None:
+        """No answer in time: the connection is dropped, which fails what waits."""
+        assert self._link is not None
+        self._deadline = asyncio.get_running_loop().call_later(
+            self._timeout_s, self._link.transport.abort
+        )
 
     def _stop_deadline(self) -> None:
         if self._deadline is not None:
@@ -351,11 +491,23 @@ class AsyncSharedWriter:
     def _lost(self, exc: Exception | None) -> None:
         self._stop_deadline()
         self._link = None
-        in_flight, self._in_flight = self._in_flight or [], None
+        self._answering = False
         error = exc or ConnectionError("the shared delivery writer closed the connection")
-        for done in in_flight:
-            if not done.done():
-                done.set_exception(error)
+        unconfirmed = 0
+        for callers in self._sent:
+            if callers is None:
+                unconfirmed += 1
+                continue
+            for done in callers:
+                if not done.done():
+                    done.set_exception(error)
+        self._sent.clear()
+        if unconfirmed:
+            log.error(
+                "the connection to the shared writer was lost with %d groups of answered "
+                "decisions unconfirmed: their deliveries may not have been stored",
+                unconfirmed,
+            )
         self._fail(self._take_waiting(), error)
 
     @staticmethod
