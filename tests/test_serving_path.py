@@ -171,6 +171,37 @@ def test_decider_keeps_its_index_while_the_catalog_is_unchanged(sqlite_store: St
         decider.close()
 
 
+def test_each_decider_refreshes_its_index_at_its_own_phase(sqlite_store: Store) -> None:
+    campaign(sqlite_store)
+    deciders = [
+        Decider(sqlite_store, TokenSigner(KEY, 60_000), Pseudonymiser("p" * 40), index_phase_ms=p)
+        for p in (0, 500)
+    ]
+    start = T0 - T0 % 1000 + 50  # just past the unshifted decider's period boundary
+    try:
+        for decider in deciders:
+            decider._index(start)
+        built = [lambda d=d: d._index_state[0] for d in deciders]  # type: ignore[index]
+        for decider in deciders:
+            decider._index(start + 400)
+        assert [b() for b in built] == [start, start]  # both still in their periods
+        for decider in deciders:
+            decider._index(start + 600)  # the shifted decider's period ended at +450
+        assert [b() for b in built] == [start, start + 600]
+        for decider in deciders:
+            decider._index(start + 960)  # the unshifted one's ended at +950
+        assert [b() for b in built] == [start + 960, start + 600]
+    finally:
+        for decider in deciders:
+            decider.close()
+    phases = set()
+    for _ in range(20):  # by default, each decider draws its own phase
+        decider = Decider(sqlite_store, TokenSigner(KEY, 60_000), Pseudonymiser("p" * 40))
+        phases.add(decider._index_phase_ms)
+        decider.close()
+    assert len(phases) > 1 and all(0 <= p < 1000 for p in phases)
+
+
 def test_direct_routes_keep_their_documentation_and_their_errors() -> None:
     with TestClient(create_app(make_settings())) as client:
         schema = client.get("/openapi.json").json()

@@ -142,11 +142,16 @@ class Decider:
         ranker: Ranker | None = None,
         write_rows: Callable[[DeliveryRows], None] | None = None,
         write_rows_async: Callable[[DeliveryRows], Awaitable[None]] | None = None,
+        index_phase_ms: int | None = None,
     ) -> None:
         """`write_rows` stores each group's rows durably (default: this process's
         `store.deliveries.write`, grouped by a writer thread); `write_rows_async`, when
         given, stores those of `decide_async`. `fairview serve --workers N` passes the
-        shared writer's (`fairview.storage.shared_writer`)."""
+        shared writer's (`fairview.storage.shared_writer`).
+
+        `index_phase_ms`: where in each `index_ttl_ms` period this decider refreshes its
+        campaign index (random by default, so that server processes refresh at different
+        moments; see `_index`)."""
         self._store = store
         self._write_rows = write_rows or store.deliveries.write
         self._write_rows_async = write_rows_async
@@ -154,6 +159,13 @@ class Decider:
         self._taxonomy = taxonomy or content_taxonomy()
         self._advertisers: dict[str, tuple[str, str]] = {}
         self._index_ttl_ms = index_ttl_ms
+        self._index_phase_ms = (
+            index_phase_ms
+            if index_phase_ms is not None
+            else random.randrange(index_ttl_ms)
+            if index_ttl_ms > 0
+            else 0
+        )
         self._index_state: tuple[int, str, CampaignIndex] | None = None
         self._index_lock = threading.Lock()
         self._pacing = False
@@ -370,31 +382,37 @@ class Decider:
         the others keep deciding on the current index. Pacing reads ledger aggregates
         that grow with the day's deliveries, so it runs in the background
         (`_pace_in_background`), except the first time.
+
+        The index is refreshed when a period of `index_ttl_ms` ends, each decider's
+        periods shifted by its own `index_phase_ms`. The processes of one server start
+        together, and with refreshes due at the same moment both cores stopped deciding
+        for the same 4-9 ms once a second, which showed as 15-25 ms in the open-loop
+        tail (docs/serving.md).
         """
         state = self._index_state
         day = day_of(now_ms)
-        if (
-            state is not None
-            and state[1] == day
-            and self._index_ttl_ms > 0
-            and 0 <= now_ms - state[0] < self._index_ttl_ms
-        ):
+        if state is not None and self._current(state, now_ms, day):
             return state[2]
         same_day = state is not None and state[1] == day and self._index_ttl_ms > 0
         if not self._index_lock.acquire(blocking=not same_day):
             return state[2]  # type: ignore[index]  # another thread is refreshing it
         try:
             state = self._index_state
-            if (
-                state is None
-                or state[1] != day
-                or self._index_ttl_ms <= 0
-                or not 0 <= now_ms - state[0] < self._index_ttl_ms
-            ):
+            if state is None or not self._current(state, now_ms, day):
                 state = self._rebuild(now_ms, day)
             return state[2]
         finally:
             self._index_lock.release()
+
+    def _current(self, state: tuple[int, str, CampaignIndex], now_ms: int, day: str) -> bool:
+        """Whether the index built at `state[0]` is still this period's, on `day`."""
+        ttl, phase = self._index_ttl_ms, self._index_phase_ms
+        return (
+            state[1] == day
+            and ttl > 0
+            and 0 <= now_ms - state[0] < ttl
+            and (now_ms + phase) // ttl == (state[0] + phase) // ttl
+        )
 
     def _rebuild(self, now_ms: int, day: str) -> tuple[int, str, CampaignIndex]:
         """Refresh the index (caller holds the index lock), and pace when it is time.
