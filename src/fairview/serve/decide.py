@@ -289,8 +289,10 @@ class Decider:
 
     async def decide_async(self, request: AdRequest, now_ms: int) -> Decision:
         """`decide` for an event loop. Choosing reads the store only briefly (the
-        viewer's consent state, the campaign index once a second); the durable
-        record is awaited, so concurrent requests share one commit."""
+        viewer's consent state, the campaign index once a second); the record is
+        awaited, so concurrent requests share one commit. With `fairview serve`'s
+        default, `FAIRVIEW_DELIVERY_COMMIT=behind`, the shared writer takes the record
+        over at once and commits it behind the answer (docs/serving.md)."""
         decision = self.choose(request, now_ms)
         await self.record_async(decision, now_ms)
         return decision
