@@ -20,4 +20,4 @@ def test_migrate_is_idempotent(store: Store) -> None:
     migrate(store.engine)
     migrate(store.engine)
     with store.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0009"
+        assert MigrationContext.configure(conn).get_current_revision() == "0010"

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from fairview.clock import ShiftedClock
-from fairview.domain import BillingModel
+from fairview.domain import BillingModel, DeliveryRecord
 from fairview.settle.worker import Settler, qualify_reference
 from fairview.storage import Store, open_store
 
@@ -183,3 +183,46 @@ def test_kill_9_mid_batch_then_restart(
     assert sorted(d for d, *_ in _charges(store)) == sorted(focused)
     assert sum(store.settlement.spend_by_campaign().values()) == 10 * len(focused)
     store.close()
+
+
+def _unstored(camp_id: str, creative_id: str, duration_ms: int, n: int) -> DeliveryRecord:
+    """A delivery as a decision made it, not yet committed (FAIRVIEW_DELIVERY_COMMIT=behind)."""
+    return DeliveryRecord(
+        f"dl_behind_{camp_id[-6:]}_{n}",
+        camp_id,
+        creative_id,
+        "feed",
+        None,
+        "EU-DE",
+        "mobile",
+        "non_personalised",
+        duration_ms,
+        T0,
+    )
+
+
+def test_events_consumed_before_their_delivery_is_stored_count_once_it_is(store: Store) -> None:
+    camp, creative = campaign(store)
+    late = _unstored(camp.id, creative.id, creative.duration_ms, 1)
+    store.events.append(watched(late.id, 7.0), [])
+    first = _settler(store).run_once()
+    assert first.events_consumed > 0 and first.deliveries_settled == 0
+    assert first.unknown_deliveries == 0  # not a window old: it may still arrive
+    store.deliveries.record(late)
+    second = _settler(store).run_once()
+    # its events' progress was kept, so it is complete now, long before the window ends
+    assert (second.deliveries_settled, second.charged, second.unknown_deliveries) == (1, 1, 0)
+    assert store.settlement.unknown_deliveries() == 0
+
+
+def test_a_delivery_never_stored_is_counted_once_a_window_later(store: Store) -> None:
+    camp, creative = campaign(store)
+    lost = _unstored(camp.id, creative.id, creative.duration_ms, 2)
+    store.events.append(watched(lost.id, 7.0), [])
+    assert _settler(store).run_once().unknown_deliveries == 0
+    assert _settler(store, at=T0 + DAY_MS).run_once().unknown_deliveries == 0
+    later = _settler(store, at=T0 + 60_000 + DAY_MS).run_once()
+    assert (later.unknown_deliveries, later.deliveries_settled, later.charged) == (1, 0, 0)
+    assert _settler(store, at=T0 + 2 * DAY_MS).run_once().unknown_deliveries == 0  # once
+    assert store.settlement.unknown_deliveries() == 1
+    assert store.settlement.ledger() == []

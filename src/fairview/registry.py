@@ -207,6 +207,19 @@ REGISTRY: tuple[PersonalData, ...] = (
         clock="received_ms",
     ),
     PersonalData(
+        "unmatched_events",
+        ("delivery_id", "pos", "events", "max_seq", "terminal", "seen_ms"),
+        "settlement progress (event counts, highest seq, whether it ended) of events "
+        "consumed before their delivery was stored",
+        "settle the delivery once it is stored; count deliveries lost before their commit",
+        "GDPR Art. 6(1)(f) legitimate interest in accurate billing (not profiling)",
+        "until the delivery is stored, or one settlement window (24 h); at most 35 days; "
+        "deleted on erasure",
+        link=Link.DELIVERY,
+        period="raw_events",
+        clock="seen_ms",
+    ),
+    PersonalData(
         "settlements",
         (
             "delivery_id",

@@ -8,6 +8,7 @@ killing one mid-batch therefore leaves the same ledger.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +23,8 @@ from fairview.storage import Store
 from fairview.storage.eventlog import LogEvent
 from fairview.storage.settlement import DueDelivery
 
+log = logging.getLogger("fairview.settle")
+
 CONSUMER = "settle"
 Qualifier = Callable[[Sequence[DueDelivery], Sequence[LogEvent]], list[Verdict]]
 
@@ -32,6 +35,9 @@ class SettleReport:
     deliveries_settled: int
     charged: int
     over_delivered: int
+    unknown_deliveries: int = 0
+    """Deliveries found in this run to have events but no stored record a whole
+    settlement window after their events arrived (never billed; docs/serving.md)."""
 
 
 def to_attention_event(e: LogEvent, issued_ms: int) -> Event:
@@ -125,7 +131,10 @@ class Settler:
         total = 0
         while True:
             n = self._store.settlement.consume(
-                CONSUMER, self._store.events.read_after, 5 * self._batch
+                CONSUMER,
+                self._store.events.read_after,
+                5 * self._batch,
+                now_ms=self._clock.now_ms(),
             )
             if n == 0:
                 return total
@@ -153,8 +162,27 @@ class Settler:
 
     def run_once(self) -> SettleReport:
         consumed = self.consume()
+        unknown = self.resolve_unmatched()
         settled, charged, over = self.settle_due()
-        return SettleReport(consumed, settled, charged, over)
+        return SettleReport(consumed, settled, charged, over, unknown)
+
+    def resolve_unmatched(self) -> int:
+        """Events consumed before their delivery was stored get their progress now;
+        deliveries still missing a window later are counted, and logged, as unknown."""
+        unknown = 0
+        while True:
+            found = self._store.settlement.resolve_unmatched(self._clock.now_ms(), self._window_ms)
+            unknown += found
+            if found == 0:
+                break
+        if unknown:
+            log.warning(
+                "%d deliveries have events but no stored record a settlement window later: "
+                "their server was stopped or lost power before committing them, or they "
+                "were erased; their events are not billed",
+                unknown,
+            )
+        return unknown
 
 
 def qualify_fast(due: Sequence[DueDelivery], events: Sequence[LogEvent]) -> list[Verdict]:

@@ -213,6 +213,24 @@ class Settlement(Base):
     invalid_reason: Mapped[str | None] = mapped_column(String(60), nullable=True)
 
 
+class UnmatchedEvents(Base):
+    """Settlement progress of logged events whose delivery had no settlement row yet.
+
+    One row per delivery and consumed batch (`pos`: the batch's last event of it). A
+    delivery whose row arrives later gets this progress then; one still missing once
+    its events are older than the settlement window is counted as unknown
+    (`deliveries_unknown` in `counters`) and its rows are deleted (docs/serving.md).
+    """
+
+    __tablename__ = "unmatched_events"
+    delivery_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    pos: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    events: Mapped[int] = mapped_column(Integer)
+    max_seq: Mapped[int] = mapped_column(BigInteger)
+    terminal: Mapped[bool] = mapped_column(Boolean)
+    seen_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
 class LedgerEntry(Base):
     """One charge per billable delivery and kind; budgets move only with these inserts."""
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    delete,
     func,
     insert,
     or_,
@@ -40,8 +41,10 @@ from fairview.storage.schema import (
     Delivery,
     LedgerEntry,
     Settlement,
+    UnmatchedEvents,
     table_of,
 )
+from fairview.storage.schema import Counter as CounterRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,18 +80,30 @@ class SettlementStore:
         self._engine = engine
         self._write = writer(engine)
 
-    def consume(self, consumer: str, read: Callable[[int, int], list[LogHead]], limit: int) -> int:
+    def consume(
+        self,
+        consumer: str,
+        read: Callable[[int, int], list[LogHead]],
+        limit: int,
+        *,
+        now_ms: int = 0,
+    ) -> int:
         """Advance `consumer` over up to `limit` log events, updating settlement state.
 
         Offset and state move in one transaction; a concurrent consumer that moved
-        first makes this call consume nothing (returns 0), never twice.
+        first makes this call consume nothing (returns 0), never twice. Events whose
+        delivery has no settlement row yet keep their progress in `unmatched_events`,
+        seen at `now_ms` (`resolve_unmatched`).
         """
         with self._write.begin() as conn:
             offset = _locked_offset(conn, consumer)
             heads = read(offset, limit)
             if not heads:
                 return 0
-            conn.execute(_PROGRESS, _progress_params(heads))
+            progress = _progress_params(heads)
+            matched = conn.execute(_PROGRESS, progress).rowcount
+            if matched != len(progress):
+                _keep_unmatched(conn, progress, heads, now_ms)
             moved = conn.execute(
                 update(ConsumerOffset)
                 .where(ConsumerOffset.consumer == consumer, ConsumerOffset.pos == offset)
@@ -98,6 +113,53 @@ class SettlementStore:
                 conn.rollback()
                 return 0
         return len(heads)
+
+    def resolve_unmatched(self, now_ms: int, window_ms: int, limit: int = 5000) -> int:
+        """Give kept progress to deliveries whose settlement row has arrived since, and
+        count as unknown (returned, and added to the `deliveries_unknown` counter) those
+        still missing once their events were first seen a whole window ago."""
+        with self._write.begin() as conn:
+            u = UnmatchedEvents
+            rows = conn.execute(
+                select(
+                    u.delivery_id,
+                    func.sum(u.events),
+                    func.max(u.max_seq),
+                    func.max(case((u.terminal, 1), else_=0)),
+                    func.min(u.seen_ms),
+                )
+                .group_by(u.delivery_id)
+                .order_by(func.min(u.seen_ms))
+                .limit(limit)
+            ).all()
+            if not rows:
+                return 0
+            known = _settlement_rows(conn, [r[0] for r in rows])
+            arrived = [
+                {"d": d, "n": int(n), "m": int(m), "t": bool(t)}
+                for d, n, m, t, _ in rows
+                if d in known
+            ]
+            if arrived:
+                conn.execute(_PROGRESS, arrived)
+            unknown = [d for d, *_, seen in rows if d not in known and seen <= now_ms - window_ms]
+            done = [a["d"] for a in arrived] + unknown
+            for start in range(0, len(done), 500):
+                conn.execute(delete(u).where(u.delivery_id.in_(done[start : start + 500])))
+            if unknown:
+                conn.execute(
+                    upsert(conn, table_of(CounterRow), ["name"], add=["value"]),
+                    {"name": UNKNOWN_DELIVERIES, "value": len(unknown)},
+                )
+        return len(unknown)
+
+    def unknown_deliveries(self) -> int:
+        """Deliveries counted by `resolve_unmatched` so far: events, but no delivery."""
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                select(CounterRow.value).where(CounterRow.name == UNKNOWN_DELIVERIES)
+            ).scalar()
+        return int(found or 0)
 
     def offset(self, consumer: str) -> int:
         with self._engine.connect() as conn:
@@ -249,6 +311,43 @@ def _progress_params(heads: Sequence[LogHead]) -> list[dict[str, object]]:
         n, m, t = agg.get(head.delivery_id, (0, -1, 0))
         agg[head.delivery_id] = [n + 1, max(m, head.seq), t or head.type in TERMINAL_TYPES]
     return [{"d": d, "n": n, "m": m, "t": bool(t)} for d, (n, m, t) in agg.items()]
+
+
+UNKNOWN_DELIVERIES = "deliveries_unknown"
+
+
+def _keep_unmatched(
+    conn: Connection, progress: list[dict[str, object]], heads: Sequence[LogHead], now_ms: int
+) -> None:
+    """Keep the progress of the deliveries in `progress` that have no settlement row."""
+    known = _settlement_rows(conn, [str(p["d"]) for p in progress])
+    last = {h.delivery_id: h.pos for h in heads}
+    kept = [
+        {
+            "delivery_id": p["d"],
+            "pos": last[str(p["d"])],
+            "events": p["n"],
+            "max_seq": p["m"],
+            "terminal": p["t"],
+            "seen_ms": now_ms,
+        }
+        for p in progress
+        if p["d"] not in known
+    ]
+    if kept:
+        conn.execute(insert(UnmatchedEvents), kept)
+
+
+def _settlement_rows(conn: Connection, delivery_ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(delivery_ids), 500):
+        chunk = delivery_ids[start : start + 500]
+        found.update(
+            conn.execute(
+                select(Settlement.delivery_id).where(Settlement.delivery_id.in_(chunk))
+            ).scalars()
+        )
+    return found
 
 
 def _locked_offset(conn: Connection, consumer: str) -> int:

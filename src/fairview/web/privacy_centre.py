@@ -99,6 +99,8 @@ ENTRY_WORDS: dict[tuple[str, str], str] = {
     ("deliveries", "why"): "why each ad was chosen for you",
     ("events", "delivery_id"): "what happened while each ad played (started, watched, skipped)",
     ("failed_events", "delivery_id"): "reports from the video player that we could not use",
+    ("unmatched_events", "delivery_id"): "counts of the video player's reports about an ad "
+    "that reached us before our record of the ad did (kept a day at most)",
     ("settlements", "delivery_id"): "whether each ad counted as watched",
     ("ledger", "delivery_id"): "what the advertiser was charged for each ad",
     ("consent_records", "viewer_key"): "copies of the consent choices your platform sent us",
